@@ -1,0 +1,717 @@
+//! The typed event model every connector maps into: [`FlowEvent`] and [`DnsEvent`], each with
+//! the shared [`Envelope`]. Encoders (`ocsf`, `ecs`) turn these into JSON; nothing here knows
+//! about a vendor's wire format.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What kind of log a stream carries. Also the `kind=` directory of the file sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKind {
+    Flow,
+    Dns,
+    Finding,
+}
+
+impl LogKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogKind::Flow => "flow",
+            LogKind::Dns => "dns",
+            LogKind::Finding => "finding",
+        }
+    }
+}
+
+impl std::fmt::Display for LogKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LogKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "flow" => Ok(LogKind::Flow),
+            "dns" => Ok(LogKind::Dns),
+            "finding" => Ok(LogKind::Finding),
+            other => Err(format!("unknown log kind `{other}` (expected flow, dns or finding)")),
+        }
+    }
+}
+
+/// The device that observed and reported the event (firewall, sensor, cloud service).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observer {
+    pub hostname: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub serial: Option<String>,
+    /// Device name as the management plane calls it (Panorama `device_name`).
+    pub name: Option<String>,
+}
+
+impl Observer {
+    pub fn is_empty(&self) -> bool {
+        self.hostname.is_none() && self.ip.is_none() && self.serial.is_none() && self.name.is_none()
+    }
+}
+
+/// OCSF severity ids (`severity_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Severity {
+    Unknown,
+    #[default]
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+    Fatal,
+}
+
+impl Severity {
+    pub fn id(self) -> u8 {
+        match self {
+            Severity::Unknown => 0,
+            Severity::Informational => 1,
+            Severity::Low => 2,
+            Severity::Medium => 3,
+            Severity::High => 4,
+            Severity::Critical => 5,
+            Severity::Fatal => 6,
+        }
+    }
+    pub fn caption(self) -> &'static str {
+        match self {
+            Severity::Unknown => "Unknown",
+            Severity::Informational => "Informational",
+            Severity::Low => "Low",
+            Severity::Medium => "Medium",
+            Severity::High => "High",
+            Severity::Critical => "Critical",
+            Severity::Fatal => "Fatal",
+        }
+    }
+    /// Syslog severity (0 emergency .. 7 debug) to OCSF.
+    pub fn from_syslog(level: u8) -> Severity {
+        match level {
+            0 => Severity::Fatal,
+            1 => Severity::Critical,
+            2 => Severity::High,
+            3 => Severity::Medium,
+            4 => Severity::Low,
+            _ => Severity::Informational,
+        }
+    }
+}
+
+/// Fields every event carries, whatever its class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The tenant id from the config (`[[tenant]] id`).
+    pub tenant: String,
+    /// Vendor name as OCSF `metadata.product.vendor_name` wants it ("Cisco", "Palo Alto Networks").
+    pub vendor: String,
+    /// Product name ("ASA", "PAN-OS").
+    pub product: String,
+    /// The connector that produced it (`cisco`, `paloalto`, ...).
+    pub connector: String,
+    /// When the event happened (UTC).
+    pub time: DateTime<Utc>,
+    /// The time text exactly as the vendor wrote it.
+    pub original_time: Option<String>,
+    /// The vendor's own id for this record, where it has one.
+    pub vendor_event_id: Option<String>,
+    /// Stable id: derived from the vendor id, or from a hash of the raw record. Sinks may drop
+    /// duplicates by it.
+    pub event_id: String,
+    /// Vendor message type (`ASA-6-302013`, `TRAFFIC/end`).
+    pub event_code: Option<String>,
+    pub severity: Severity,
+    pub observer: Observer,
+    /// The original record, verbatim (dropped when the tenant sets `keep_raw = false`).
+    pub raw: Option<String>,
+    /// Vendor fields with no home in the schema.
+    pub unmapped: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Envelope {
+    /// An envelope with a stable id computed from `vendor_event_id` when given, else from `raw`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tenant: &str,
+        vendor: &str,
+        product: &str,
+        connector: &str,
+        time: DateTime<Utc>,
+        vendor_event_id: Option<String>,
+        raw: &str,
+    ) -> Envelope {
+        let event_id = stable_event_id(tenant, connector, vendor_event_id.as_deref(), raw);
+        Envelope {
+            tenant: tenant.to_string(),
+            vendor: vendor.to_string(),
+            product: product.to_string(),
+            connector: connector.to_string(),
+            time,
+            original_time: None,
+            vendor_event_id,
+            event_id,
+            event_code: None,
+            severity: Severity::Informational,
+            observer: Observer::default(),
+            raw: Some(raw.to_string()),
+            unmapped: serde_json::Map::new(),
+        }
+    }
+}
+
+/// A stable, deterministic event id: the same record always gets the same id, so a replayed
+/// batch can be de-duplicated downstream. With a vendor id the id is a hash of
+/// (tenant, connector, vendor id); without one, of (tenant, connector, raw record).
+pub fn stable_event_id(tenant: &str, connector: &str, vendor_id: Option<&str>, raw: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update([0u8]);
+    h.update(connector.as_bytes());
+    h.update([0u8]);
+    match vendor_id {
+        Some(id) => {
+            h.update(b"id\0");
+            h.update(id.as_bytes());
+        }
+        None => {
+            h.update(b"raw\0");
+            h.update(raw.as_bytes());
+        }
+    }
+    let digest = h.finalize();
+    hex::encode(&digest[..16])
+}
+
+/// One side of a connection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub hostname: Option<String>,
+    pub interface: Option<String>,
+    pub zone: Option<String>,
+    /// The address after NAT (what the other side saw).
+    pub nat_ip: Option<IpAddr>,
+    pub nat_port: Option<u16>,
+    pub user: Option<String>,
+}
+
+impl Endpoint {
+    pub fn is_empty(&self) -> bool {
+        *self == Endpoint::default()
+    }
+}
+
+/// OCSF Network Activity `activity_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlowActivity {
+    Unknown,
+    Open,
+    Close,
+    Reset,
+    Fail,
+    Refuse,
+    Traffic,
+    Listen,
+}
+
+impl FlowActivity {
+    pub fn id(self) -> u8 {
+        match self {
+            FlowActivity::Unknown => 0,
+            FlowActivity::Open => 1,
+            FlowActivity::Close => 2,
+            FlowActivity::Reset => 3,
+            FlowActivity::Fail => 4,
+            FlowActivity::Refuse => 5,
+            FlowActivity::Traffic => 6,
+            FlowActivity::Listen => 7,
+        }
+    }
+    pub fn caption(self) -> &'static str {
+        match self {
+            FlowActivity::Unknown => "Unknown",
+            FlowActivity::Open => "Open",
+            FlowActivity::Close => "Close",
+            FlowActivity::Reset => "Reset",
+            FlowActivity::Fail => "Fail",
+            FlowActivity::Refuse => "Refuse",
+            FlowActivity::Traffic => "Traffic",
+            FlowActivity::Listen => "Listen",
+        }
+    }
+}
+
+/// OCSF `connection_info.direction_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Direction {
+    #[default]
+    Unknown,
+    Inbound,
+    Outbound,
+    Lateral,
+}
+
+impl Direction {
+    pub fn id(self) -> u8 {
+        match self {
+            Direction::Unknown => 0,
+            Direction::Inbound => 1,
+            Direction::Outbound => 2,
+            Direction::Lateral => 3,
+        }
+    }
+    pub fn caption(self) -> &'static str {
+        match self {
+            Direction::Unknown => "Unknown",
+            Direction::Inbound => "Inbound",
+            Direction::Outbound => "Outbound",
+            Direction::Lateral => "Lateral",
+        }
+    }
+    /// ECS `network.direction`.
+    pub fn ecs(self) -> &'static str {
+        match self {
+            Direction::Unknown => "unknown",
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+            Direction::Lateral => "internal",
+        }
+    }
+}
+
+/// What the security control did (OCSF `action_id` + `disposition_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Disposition {
+    #[default]
+    Unknown,
+    Allowed,
+    Blocked,
+    Dropped,
+    Reset,
+    Rejected,
+    Logged,
+    Alert,
+}
+
+impl Disposition {
+    pub fn disposition_id(self) -> u8 {
+        match self {
+            Disposition::Unknown => 0,
+            Disposition::Allowed => 1,
+            Disposition::Blocked => 2,
+            Disposition::Dropped => 6,
+            Disposition::Logged => 17,
+            Disposition::Alert => 19,
+            Disposition::Reset => 21,
+            Disposition::Rejected => 25,
+        }
+    }
+    pub fn caption(self) -> &'static str {
+        match self {
+            Disposition::Unknown => "Unknown",
+            Disposition::Allowed => "Allowed",
+            Disposition::Blocked => "Blocked",
+            Disposition::Dropped => "Dropped",
+            Disposition::Logged => "Logged",
+            Disposition::Alert => "Alert",
+            Disposition::Reset => "Reset",
+            Disposition::Rejected => "Rejected",
+        }
+    }
+    /// OCSF `action_id`: 1 Allowed, 2 Denied, 0 Unknown.
+    pub fn action_id(self) -> u8 {
+        match self {
+            Disposition::Unknown => 0,
+            Disposition::Allowed | Disposition::Logged | Disposition::Alert => 1,
+            Disposition::Blocked | Disposition::Dropped | Disposition::Reset | Disposition::Rejected => 2,
+        }
+    }
+    pub fn action_caption(self) -> &'static str {
+        match self.action_id() {
+            1 => "Allowed",
+            2 => "Denied",
+            _ => "Unknown",
+        }
+    }
+    /// ECS `event.outcome`-style verb for `event.action` / `event.type`.
+    pub fn is_denied(self) -> bool {
+        self.action_id() == 2
+    }
+}
+
+/// One network connection or flow record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowEvent {
+    pub envelope: Envelope,
+    pub activity: FlowActivity,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    /// Connection duration in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// The initiator (client).
+    pub src: Endpoint,
+    /// The responder (server).
+    pub dst: Endpoint,
+    /// IANA protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    pub protocol_num: Option<u8>,
+    pub direction: Direction,
+    /// Bytes from initiator to responder.
+    pub bytes_out: Option<u64>,
+    /// Bytes from responder to initiator.
+    pub bytes_in: Option<u64>,
+    pub packets_out: Option<u64>,
+    pub packets_in: Option<u64>,
+    /// Total bytes where the vendor reports only a sum.
+    pub bytes_total: Option<u64>,
+    pub packets_total: Option<u64>,
+    pub disposition: Disposition,
+    pub rule: Option<String>,
+    pub session_id: Option<String>,
+    pub application: Option<String>,
+    pub user: Option<String>,
+    /// Why the session ended / was denied (vendor text).
+    pub reason: Option<String>,
+}
+
+impl FlowEvent {
+    pub fn new(envelope: Envelope, activity: FlowActivity) -> FlowEvent {
+        FlowEvent {
+            envelope,
+            activity,
+            start_time: None,
+            end_time: None,
+            duration_ms: None,
+            src: Endpoint::default(),
+            dst: Endpoint::default(),
+            protocol_num: None,
+            direction: Direction::Unknown,
+            bytes_out: None,
+            bytes_in: None,
+            packets_out: None,
+            packets_in: None,
+            bytes_total: None,
+            packets_total: None,
+            disposition: Disposition::Unknown,
+            rule: None,
+            session_id: None,
+            application: None,
+            user: None,
+            reason: None,
+        }
+    }
+}
+
+/// OCSF DNS Activity `activity_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DnsActivity {
+    Unknown,
+    Query,
+    Response,
+    Traffic,
+}
+
+impl DnsActivity {
+    pub fn id(self) -> u8 {
+        match self {
+            DnsActivity::Unknown => 0,
+            DnsActivity::Query => 1,
+            DnsActivity::Response => 2,
+            DnsActivity::Traffic => 6,
+        }
+    }
+    pub fn caption(self) -> &'static str {
+        match self {
+            DnsActivity::Unknown => "Unknown",
+            DnsActivity::Query => "Query",
+            DnsActivity::Response => "Response",
+            DnsActivity::Traffic => "Traffic",
+        }
+    }
+}
+
+/// One answer record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsAnswer {
+    /// Record type as text (`A`, `AAAA`, `CNAME`).
+    pub rtype: Option<String>,
+    pub class: Option<String>,
+    pub data: String,
+    pub ttl: Option<u32>,
+}
+
+/// One DNS query and (where known) its response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsEvent {
+    pub envelope: Envelope,
+    pub activity: DnsActivity,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub query_name: String,
+    /// Query type as text (`A`, `AAAA`, `TXT`).
+    pub query_type: Option<String>,
+    pub query_class: Option<String>,
+    /// DNS RCODE number (0 NOERROR, 3 NXDOMAIN...).
+    pub rcode: Option<u16>,
+    pub answers: Vec<DnsAnswer>,
+    pub transaction_id: Option<u16>,
+    pub disposition: Disposition,
+    pub rule: Option<String>,
+    pub user: Option<String>,
+    pub protocol_num: Option<u8>,
+}
+
+impl DnsEvent {
+    pub fn new(envelope: Envelope, activity: DnsActivity, query_name: &str) -> DnsEvent {
+        DnsEvent {
+            envelope,
+            activity,
+            client: Endpoint::default(),
+            server: Endpoint::default(),
+            query_name: query_name.to_string(),
+            query_type: None,
+            query_class: None,
+            rcode: None,
+            answers: Vec::new(),
+            transaction_id: None,
+            disposition: Disposition::Unknown,
+            rule: None,
+            user: None,
+            protocol_num: None,
+        }
+    }
+}
+
+/// Any normalised event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    Flow(FlowEvent),
+    Dns(DnsEvent),
+}
+
+impl Event {
+    pub fn envelope(&self) -> &Envelope {
+        match self {
+            Event::Flow(e) => &e.envelope,
+            Event::Dns(e) => &e.envelope,
+        }
+    }
+    pub fn envelope_mut(&mut self) -> &mut Envelope {
+        match self {
+            Event::Flow(e) => &mut e.envelope,
+            Event::Dns(e) => &mut e.envelope,
+        }
+    }
+    pub fn kind(&self) -> LogKind {
+        match self {
+            Event::Flow(_) => LogKind::Flow,
+            Event::Dns(_) => LogKind::Dns,
+        }
+    }
+}
+
+/// IANA protocol number to its keyword (lowercase, as ECS `network.transport` wants).
+pub fn protocol_name(num: u8) -> Option<&'static str> {
+    Some(match num {
+        1 => "icmp",
+        2 => "igmp",
+        6 => "tcp",
+        17 => "udp",
+        41 => "ipv6",
+        47 => "gre",
+        50 => "esp",
+        51 => "ah",
+        58 => "ipv6-icmp",
+        89 => "ospf",
+        103 => "pim",
+        112 => "vrrp",
+        132 => "sctp",
+        _ => return None,
+    })
+}
+
+/// Keyword (any case: `TCP`, `udp`, `icmp6`) to the IANA protocol number.
+pub fn protocol_number(name: &str) -> Option<u8> {
+    let n = name.trim();
+    if let Ok(v) = n.parse::<u8>() {
+        return Some(v);
+    }
+    Some(match n.to_ascii_lowercase().as_str() {
+        "icmp" => 1,
+        "igmp" => 2,
+        "tcp" => 6,
+        "udp" => 17,
+        "gre" => 47,
+        "esp" => 50,
+        "ah" => 51,
+        "icmp6" | "icmpv6" | "ipv6-icmp" => 58,
+        "ospf" => 89,
+        "pim" => 103,
+        "vrrp" => 112,
+        "sctp" => 132,
+        _ => return None,
+    })
+}
+
+/// DNS RCODE number to its mnemonic (RFC 6895), as OCSF `rcode` captions it.
+pub fn rcode_caption(code: u16) -> &'static str {
+    match code {
+        0 => "NoError",
+        1 => "FormError",
+        2 => "ServError",
+        3 => "NXDomain",
+        4 => "NotImp",
+        5 => "Refused",
+        6 => "YXDomain",
+        7 => "YXRRSet",
+        8 => "NXRRSet",
+        9 => "NotAuth",
+        10 => "NotZone",
+        11 => "DSOTYPENI",
+        16 => "BADSIG_VERS",
+        17 => "BADKEY",
+        18 => "BADTIME",
+        19 => "BADMODE",
+        20 => "BADNAME",
+        21 => "BADALG",
+        22 => "BADTRUNC",
+        23 => "BADCOOKIE",
+        _ => "Other",
+    }
+}
+
+/// Parses an RCODE given as text (`NXDOMAIN`, `NoError`, `SERVFAIL`, `3`) into its number.
+pub fn rcode_from_text(text: &str) -> Option<u16> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<u16>() {
+        return Some(n);
+    }
+    let up = t.to_ascii_uppercase();
+    Some(match up.as_str() {
+        "NOERROR" | "NO ERROR" | "NO_ERROR" | "SUCCESS" => 0,
+        "FORMERR" | "FORMERROR" => 1,
+        "SERVFAIL" | "SERVERROR" | "SERVER FAILURE" => 2,
+        "NXDOMAIN" | "NAME ERROR" | "NON-EXISTENT DOMAIN" => 3,
+        "NOTIMP" | "NOTIMPL" | "NOT IMPLEMENTED" => 4,
+        "REFUSED" => 5,
+        "YXDOMAIN" => 6,
+        "YXRRSET" => 7,
+        "NXRRSET" => 8,
+        "NOTAUTH" => 9,
+        "NOTZONE" => 10,
+        _ => return None,
+    })
+}
+
+/// ECS `dns.response_code` spelling (upper-case mnemonic).
+pub fn rcode_ecs(code: u16) -> String {
+    match code {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        other => rcode_caption(other).to_ascii_uppercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_id_prefers_vendor_id_and_is_deterministic() {
+        let a = stable_event_id("t1", "cisco", Some("42"), "raw line one");
+        let b = stable_event_id("t1", "cisco", Some("42"), "raw line two");
+        assert_eq!(a, b, "vendor id decides, not the raw text");
+        let c = stable_event_id("t1", "cisco", None, "raw line one");
+        let d = stable_event_id("t1", "cisco", None, "raw line two");
+        assert_ne!(c, d);
+        assert_eq!(c, stable_event_id("t1", "cisco", None, "raw line one"));
+        assert_ne!(c, stable_event_id("t2", "cisco", None, "raw line one"), "tenant is part of the id");
+        assert_eq!(c.len(), 32);
+    }
+
+    #[test]
+    fn protocols_and_rcodes_round_trip() {
+        assert_eq!(protocol_number("TCP"), Some(6));
+        assert_eq!(protocol_number("icmp6"), Some(58));
+        assert_eq!(protocol_name(17), Some("udp"));
+        assert_eq!(rcode_from_text("NXDOMAIN"), Some(3));
+        assert_eq!(rcode_from_text("ServFail"), Some(2));
+        assert_eq!(rcode_caption(3), "NXDomain");
+        assert_eq!(rcode_ecs(3), "NXDOMAIN");
+        assert_eq!(rcode_from_text("bogus"), None);
+    }
+}
+
+/// Hand-built events for the encoder and validator tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub fn flow() -> FlowEvent {
+        let t = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 5).unwrap();
+        let mut env = Envelope::new("acme-fw", "Cisco", "ASA", "cisco", t, Some("302014:4242".into()), "%ASA-6-302014: Teardown TCP ...");
+        env.event_code = Some("ASA-6-302014".into());
+        env.original_time = Some("May 01 2024 12:00:05 CEST".into());
+        env.observer.hostname = Some("asa-edge-1".into());
+        let mut f = FlowEvent::new(env, FlowActivity::Close);
+        f.start_time = Some(t - chrono::Duration::seconds(65));
+        f.end_time = Some(t);
+        f.duration_ms = Some(65_000);
+        f.src = Endpoint {
+            ip: Some("10.1.2.3".parse().unwrap()),
+            port: Some(51515),
+            interface: Some("inside".into()),
+            nat_ip: Some("198.51.100.7".parse().unwrap()),
+            nat_port: Some(40000),
+            ..Endpoint::default()
+        };
+        f.dst = Endpoint { ip: Some("203.0.113.9".parse().unwrap()), port: Some(443), interface: Some("outside".into()), ..Endpoint::default() };
+        f.protocol_num = Some(6);
+        f.direction = Direction::Outbound;
+        f.bytes_out = Some(1200);
+        f.bytes_in = Some(34000);
+        f.disposition = Disposition::Allowed;
+        f.rule = Some("allow-web".into());
+        f.session_id = Some("4242".into());
+        f.user = Some("CORP\\alice".into());
+        f.reason = Some("TCP FINs".into());
+        f
+    }
+
+    pub fn dns() -> DnsEvent {
+        let t = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap();
+        let env = Envelope::new("zs", "Zscaler", "Internet Access", "zscaler", t, None, "{\"dns_req\":\"www.example.co.uk\"}");
+        let mut d = DnsEvent::new(env, DnsActivity::Traffic, "www.example.co.uk");
+        d.client = Endpoint { ip: Some("10.0.0.5".parse().unwrap()), port: Some(5353), ..Endpoint::default() };
+        d.server = Endpoint { ip: Some("8.8.8.8".parse().unwrap()), port: Some(53), ..Endpoint::default() };
+        d.query_type = Some("A".into());
+        d.query_class = Some("IN".into());
+        d.rcode = Some(0);
+        d.transaction_id = Some(4711);
+        d.answers = vec![
+            DnsAnswer { rtype: Some("CNAME".into()), class: Some("IN".into()), data: "web.example.co.uk".into(), ttl: Some(300) },
+            DnsAnswer { rtype: Some("A".into()), class: Some("IN".into()), data: "192.0.2.10".into(), ttl: Some(60) },
+        ];
+        d.protocol_num = Some(17);
+        d.disposition = Disposition::Allowed;
+        d.user = Some("bob@example.com".into());
+        d
+    }
+}
