@@ -323,4 +323,67 @@ mod tests {
         assert_eq!(p.registered_domain.as_deref(), Some("example.com"));
         assert_eq!(split_domain("192.0.2.1").registered_domain, None);
     }
+
+    /// ECS field name -> type, from `../shared/ecs/ecs_flat.yml` (top-level keys are field names).
+    fn ecs_fields() -> std::collections::HashMap<String, String> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/ecs/ecs_flat.yml");
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let mut out = std::collections::HashMap::new();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            if !line.starts_with(' ') && line.ends_with(':') {
+                current = Some(line.trim_end_matches(':').trim_matches('\'').to_string());
+            } else if let (Some(c), Some(t)) = (&current, line.strip_prefix("  type: ")) {
+                out.insert(c.clone(), t.trim().to_string());
+            }
+        }
+        out
+    }
+
+    fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, vv) in m {
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    leaves(&p, vv, out);
+                }
+            }
+            Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
+                out.push((prefix.to_string(), Value::Null));
+                for it in items {
+                    leaves(prefix, it, out);
+                }
+            }
+            Value::Array(items) => {
+                for it in items {
+                    out.push((prefix.to_string(), it.clone()));
+                }
+            }
+            other => out.push((prefix.to_string(), other.clone())),
+        }
+    }
+
+    #[test]
+    fn every_field_written_exists_in_ecs_with_a_compatible_type() {
+        let fields = ecs_fields();
+        assert!(fields.len() > 1000, "parsed {} ECS fields", fields.len());
+        for ev in [Event::Flow(fixtures::flow()), Event::Dns(fixtures::dns())] {
+            let mut out = Vec::new();
+            leaves("", &to_ecs(&ev), &mut out);
+            for (path, value) in out {
+                if path.starts_with("logfetch.") {
+                    continue; // our own namespace for unmapped vendor fields
+                }
+                let ty = fields.get(&path).unwrap_or_else(|| panic!("`{path}` is not an ECS 9.4 field"));
+                let ok = match ty.as_str() {
+                    "keyword" | "ip" | "date" | "constant_keyword" | "wildcard" | "match_only_text" | "text" => value.is_string(),
+                    "long" | "integer" | "short" | "byte" | "float" | "double" | "scaled_float" | "unsigned_long" => value.is_number(),
+                    "boolean" => value.is_boolean(),
+                    "object" | "nested" | "flattened" => true,
+                    other => panic!("{path}: unhandled ECS type {other}"),
+                };
+                assert!(ok || value.is_null(), "{path}: {value} does not fit ECS type {ty}");
+            }
+        }
+    }
 }

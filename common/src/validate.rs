@@ -89,6 +89,10 @@ const NETWORK_COMMON: &[Attr] = &[
     a("tls", Optional, Object("tls")),
 ];
 
+/// The shared attribute list, exposed so the schema test can compare it with the OCSF files.
+#[doc(hidden)]
+pub const NETWORK_COMMON_FOR_TESTS: &[Attr] = NETWORK_COMMON;
+
 /// A class: its uid and the attributes beyond [`NETWORK_COMMON`].
 #[derive(Debug)]
 pub struct ClassRules {
