@@ -1,0 +1,443 @@
+//! The `logfetch.toml` model: `[service]`, `[[tenant]]` and `[[sink]]` sections, parsed with
+//! serde (`deny_unknown_fields`), then checked as a whole. Every error names the file, line and
+//! column and says what was expected. Secrets are references ([`secret::SecretRef`]), resolved
+//! only when a connector needs them.
+
+pub mod duration;
+pub mod secret;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use logfetch_common::{Format, LogKind};
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use duration::HumanDuration;
+pub use secret::{Secret, SecretError, SecretRef};
+
+/// A problem with the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {file}: {why}")]
+    Read { file: PathBuf, why: String },
+    #[error("{file}:{line}:{column}: {message}")]
+    At { file: PathBuf, line: usize, column: usize, message: String },
+    #[error("{file}: {message}")]
+    File { file: PathBuf, message: String },
+}
+
+/// Top level of `logfetch.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub service: ServiceConfig,
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<TenantConfig>,
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// `[service]`: process-wide settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Checkpoints, spool and rejects live here.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Admin API address; loopback by default.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
+    /// Bearer token for the admin API; required when `admin_listen` is not loopback.
+    #[serde(default)]
+    pub admin_token: Option<SecretRef>,
+    /// Runs allowed at once across all tenants.
+    #[serde(default = "default_max_concurrent_runs")]
+    pub max_concurrent_runs: usize,
+    /// How long SIGTERM waits for in-flight batches.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: HumanDuration,
+    /// Where on-demand pulls write (`incidents/<UTC>-<tenant>-<kind>/`).
+    #[serde(default = "default_incidents_dir")]
+    pub incidents_dir: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./logfetch-data")
+}
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8686))
+}
+fn default_max_concurrent_runs() -> usize {
+    4
+}
+fn default_shutdown_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+fn default_incidents_dir() -> PathBuf {
+    PathBuf::from("./incidents")
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            data_dir: default_data_dir(),
+            admin_listen: default_admin_listen(),
+            admin_token: None,
+            max_concurrent_runs: default_max_concurrent_runs(),
+            shutdown_timeout: default_shutdown_timeout(),
+            incidents_dir: default_incidents_dir(),
+        }
+    }
+}
+
+/// `[[tenant]]`: one vendor account, firewall, console or feed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: Spanned<String>,
+    /// Which connector: `cisco`, `paloalto`, `sentinelone`, `zscaler` (or `test`).
+    pub vendor: Spanned<String>,
+    #[serde(default = "default_kinds")]
+    pub kinds: Vec<LogKind>,
+    /// IANA zone for zone-less vendor timestamps and for the schedule.
+    #[serde(default = "default_tz")]
+    pub timezone: Spanned<String>,
+    /// Cron schedule of pull streams: 5 fields (crontab) or 6 (with seconds).
+    #[serde(default = "default_schedule")]
+    pub schedule: Spanned<String>,
+    /// Random delay added to each scheduled run, to spread load.
+    #[serde(default)]
+    pub jitter: HumanDuration,
+    /// Where a new stream starts: now minus this.
+    #[serde(default = "default_initial_lookback")]
+    pub initial_lookback: HumanDuration,
+    /// After downtime, never reach further back than this.
+    #[serde(default = "default_max_lookback")]
+    pub max_lookback: HumanDuration,
+    /// Catch-up walks forward in windows of this size.
+    #[serde(default = "default_window")]
+    pub window: HumanDuration,
+    /// Keep the original record in each event.
+    #[serde(default = "default_true")]
+    pub keep_raw: bool,
+    /// Sink names this tenant's batches go to (default: every sink).
+    #[serde(default)]
+    pub sinks: Vec<Spanned<String>>,
+    /// Requests per second to the vendor API, shared by scheduled and on-demand work.
+    #[serde(default = "default_rate")]
+    pub rate_limit: f64,
+    /// Runs of this tenant allowed at once.
+    #[serde(default = "default_tenant_concurrency")]
+    pub max_concurrent: usize,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub connection: ConnectionConfig,
+}
+
+fn default_kinds() -> Vec<LogKind> {
+    vec![LogKind::Flow, LogKind::Dns]
+}
+fn default_tz() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".to_string())
+}
+fn default_schedule() -> Spanned<String> {
+    Spanned::new(0..0, "*/5 * * * *".to_string())
+}
+fn default_initial_lookback() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3600))
+}
+fn default_max_lookback() -> HumanDuration {
+    HumanDuration(Duration::from_secs(7 * 86400))
+}
+fn default_window() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3600))
+}
+fn default_true() -> bool {
+    true
+}
+fn default_rate() -> f64 {
+    5.0
+}
+fn default_tenant_concurrency() -> usize {
+    2
+}
+
+/// `[tenant.connection]`: how to reach the vendor. Which keys apply depends on the vendor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// API base URL (PAN-OS firewall/Panorama, SentinelOne console, ZIA cloud).
+    pub url: Option<String>,
+    pub api_key: Option<SecretRef>,
+    pub username: Option<String>,
+    pub password: Option<SecretRef>,
+    pub token: Option<SecretRef>,
+    /// PEM file with the CA that signed the vendor's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// TLS certificate verification; only an explicit `false` turns it off.
+    #[serde(default = "default_true")]
+    pub tls_verify: bool,
+    /// Listener address for push sources (syslog, NSS, Cloud NSS).
+    pub listen: Option<String>,
+    /// Records per page for pull APIs.
+    pub page_size: Option<u32>,
+    /// HTTP request timeout.
+    #[serde(default = "default_http_timeout")]
+    pub timeout: HumanDuration,
+    /// Retries for 5xx and connection errors before a run fails.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+}
+
+fn default_http_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+fn default_retries() -> u32 {
+    5
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            url: None,
+            api_key: None,
+            username: None,
+            password: None,
+            token: None,
+            ca_file: None,
+            tls_verify: true,
+            listen: None,
+            page_size: None,
+            timeout: default_http_timeout(),
+            max_retries: default_retries(),
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// Every secret reference with its field name.
+    pub fn secret_refs(&self) -> Vec<(&'static str, &SecretRef)> {
+        let mut out = Vec::new();
+        if let Some(r) = &self.api_key {
+            out.push(("api_key", r));
+        }
+        if let Some(r) = &self.password {
+            out.push(("password", r));
+        }
+        if let Some(r) = &self.token {
+            out.push(("token", r));
+        }
+        out
+    }
+}
+
+/// The kind of sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkType {
+    File,
+    Stdout,
+}
+
+/// `[[sink]]`: where normalised batches go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: SinkType,
+    /// `file`: the root directory.
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub format: Format,
+    #[serde(default)]
+    pub gzip: bool,
+    #[serde(default = "default_batch_events")]
+    pub batch_max_events: usize,
+    #[serde(default = "default_batch_bytes")]
+    pub batch_max_bytes: usize,
+    #[serde(default = "default_flush")]
+    pub flush_interval: HumanDuration,
+}
+
+fn default_batch_events() -> usize {
+    5000
+}
+fn default_batch_bytes() -> usize {
+    8 * 1024 * 1024
+}
+fn default_flush() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// A semantic problem, located by the span of the value it is about.
+struct Problem {
+    span: std::ops::Range<usize>,
+    message: String,
+}
+
+impl Config {
+    /// Parses TOML text. `file` is only used in messages.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        toml::from_str::<Config>(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => {
+                    let (line, column) = line_col(text, span.start);
+                    ConfigError::At { file: file.into(), line, column, message }
+                }
+                None => ConfigError::File { file: file.into(), message },
+            }
+        })
+    }
+
+    /// Reads and parses a file, then checks it against the known vendors.
+    pub fn load(file: &Path, vendors: &[&str]) -> Result<Config, Vec<ConfigError>> {
+        let text = std::fs::read_to_string(file).map_err(|e| vec![ConfigError::Read { file: file.into(), why: e.to_string() }])?;
+        let cfg = Config::parse(&text, file).map_err(|e| vec![e])?;
+        cfg.check(&text, file, vendors)?;
+        Ok(cfg)
+    }
+
+    /// Whole-file checks serde cannot make: unique ids, known vendors, valid zones, sink
+    /// references, admin exposure.
+    pub fn check(&self, text: &str, file: &Path, vendors: &[&str]) -> Result<(), Vec<ConfigError>> {
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut file_level: Vec<String> = Vec::new();
+        let mut seen = BTreeSet::new();
+        let sink_names: BTreeSet<&str> = self.sinks.iter().map(|s| s.name.get_ref().as_str()).collect();
+        for t in &self.tenants {
+            let id = t.id.get_ref();
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                problems.push(Problem { span: t.id.span(), message: format!("tenant id `{id}` must be non-empty and use only letters, digits, `-`, `_` and `.`") });
+            }
+            if !seen.insert(id.as_str()) {
+                problems.push(Problem { span: t.id.span(), message: format!("tenant id `{id}` is used twice") });
+            }
+            if !vendors.contains(&t.vendor.get_ref().as_str()) {
+                problems.push(Problem {
+                    span: t.vendor.span(),
+                    message: format!("tenant `{id}`: unknown vendor `{}`, expected one of: {}", t.vendor.get_ref(), vendors.join(", ")),
+                });
+            }
+            if logfetch_common::time::parse_tz(t.timezone.get_ref()).is_err() {
+                problems.push(Problem {
+                    span: t.timezone.span(),
+                    message: format!("tenant `{id}`: unknown time zone `{}`, expected an IANA name such as `Europe/Berlin` or `UTC`", t.timezone.get_ref()),
+                });
+            }
+            for s in &t.sinks {
+                if !sink_names.contains(s.get_ref().as_str()) {
+                    problems.push(Problem { span: s.span(), message: format!("tenant `{id}`: no sink named `{}` (defined: {})", s.get_ref(), sink_names.iter().copied().collect::<Vec<_>>().join(", ")) });
+                }
+            }
+            if !(t.rate_limit > 0.0 && t.rate_limit.is_finite()) {
+                problems.push(Problem { span: t.id.span(), message: format!("tenant `{id}`: rate_limit must be a positive number of requests per second") });
+            }
+            if t.max_lookback.0 < t.initial_lookback.0 {
+                problems.push(Problem { span: t.id.span(), message: format!("tenant `{id}`: max_lookback ({}) is shorter than initial_lookback ({})", t.max_lookback, t.initial_lookback) });
+            }
+            if t.window.0.is_zero() {
+                problems.push(Problem { span: t.id.span(), message: format!("tenant `{id}`: window must be longer than 0s") });
+            }
+            if let Some(url) = &t.connection.url {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    problems.push(Problem { span: t.id.span(), message: format!("tenant `{id}`: connection.url `{url}` must start with https:// (or http:// for a local mock)") });
+                }
+            }
+        }
+        let mut sink_seen = BTreeSet::new();
+        for s in &self.sinks {
+            let name = s.name.get_ref();
+            if !sink_seen.insert(name.as_str()) {
+                problems.push(Problem { span: s.name.span(), message: format!("sink name `{name}` is used twice") });
+            }
+            if s.kind == SinkType::File && s.path.is_none() {
+                problems.push(Problem { span: s.name.span(), message: format!("sink `{name}`: type = \"file\" needs `path`") });
+            }
+            if s.batch_max_events == 0 || s.batch_max_bytes == 0 {
+                problems.push(Problem { span: s.name.span(), message: format!("sink `{name}`: batch_max_events and batch_max_bytes must be above 0") });
+            }
+        }
+        if !self.service.admin_listen.ip().is_loopback() && self.service.admin_token.is_none() {
+            file_level.push(format!(
+                "[service] admin_listen = {} is not a loopback address: set admin_token (a secret reference) so the admin API requires a bearer token",
+                self.service.admin_listen
+            ));
+        }
+        if !self.tenants.is_empty() && self.sinks.is_empty() {
+            file_level.push("no [[sink]] defined: collected events would have nowhere to go".into());
+        }
+        if problems.is_empty() && file_level.is_empty() {
+            return Ok(());
+        }
+        let mut errs: Vec<ConfigError> = problems
+            .into_iter()
+            .map(|p| {
+                let (line, column) = line_col(text, p.span.start);
+                ConfigError::At { file: file.into(), line, column, message: p.message }
+            })
+            .collect();
+        errs.extend(file_level.into_iter().map(|message| ConfigError::File { file: file.into(), message }));
+        Err(errs)
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.id.get_ref() == id)
+    }
+
+    /// Resolves every secret reference, returning one message per failure (tenant, field, why).
+    pub fn check_secrets(&self, env: &dyn secret::Environment) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in &self.tenants {
+            for (field, r) in t.connection.secret_refs() {
+                if let Err(e) = r.resolve(env) {
+                    out.push(format!("tenant `{}`, connection.{field} ({r}): {e}", t.id.get_ref()));
+                }
+            }
+        }
+        if let Some(r) = &self.service.admin_token {
+            if let Err(e) = r.resolve(env) {
+                out.push(format!("[service] admin_token ({r}): {e}"));
+            }
+        }
+        out
+    }
+}
+
+impl TenantConfig {
+    pub fn id(&self) -> &str {
+        self.id.get_ref()
+    }
+    pub fn vendor(&self) -> &str {
+        self.vendor.get_ref()
+    }
+    pub fn tz(&self) -> chrono_tz::Tz {
+        logfetch_common::time::parse_tz(self.timezone.get_ref()).unwrap_or(chrono_tz::UTC)
+    }
+    /// The sinks this tenant routes to (all, when the tenant names none).
+    pub fn routes<'a>(&'a self, cfg: &'a Config) -> Vec<&'a SinkConfig> {
+        if self.sinks.is_empty() {
+            cfg.sinks.iter().collect()
+        } else {
+            cfg.sinks.iter().filter(|s| self.sinks.iter().any(|n| n.get_ref() == s.name.get_ref())).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
