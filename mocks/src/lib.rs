@@ -1,0 +1,7 @@
+//! Mocks of the vendor APIs and log senders logfetch talks to, for tests and `logfetch demo`.
+//! They listen on loopback ports chosen by the OS and behave as `../shared/vendors/*.md` say.
+//!
+//! [`test_source`] generates the `test` vendor's records (coherent, seeded) and serves them over
+//! a small paged HTTP API with the failure modes the scheduler must survive (429, 5xx).
+
+pub mod test_source;
