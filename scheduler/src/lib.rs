@@ -1,0 +1,3 @@
+//! The collection service: schedules, runs and delivery.
+
+pub mod schedule;
