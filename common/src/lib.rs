@@ -15,7 +15,7 @@ pub mod validate;
 pub use event::{DnsEvent, Event, FlowEvent, LogKind};
 
 /// The JSON encodings logfetch writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]

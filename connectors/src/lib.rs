@@ -5,6 +5,8 @@
 //!
 //! Adding a vendor: a folder with its parser, and one line in [`registry::VENDORS`].
 
+pub mod http;
+pub mod pull;
 pub mod registry;
 pub mod test_vendor;
 

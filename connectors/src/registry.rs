@@ -1,6 +1,10 @@
 //! Which vendors exist, chosen by `vendor = "..."` in the config.
 
 use crate::RecordParser;
+use crate::pull::{PullError, PullSettings, PullSource};
+
+/// Builds a vendor's pull source from resolved settings.
+pub type PullFactory = fn(&PullSettings) -> Result<Box<dyn PullSource>, PullError>;
 
 /// One registered vendor.
 pub struct VendorEntry {
@@ -8,15 +12,17 @@ pub struct VendorEntry {
     pub description: &'static str,
     /// The record parser, where this build has one.
     pub parser: Option<fn() -> Box<dyn RecordParser>>,
+    /// The API pull transport, for vendors that have one.
+    pub pull: Option<PullFactory>,
 }
 
 /// The registry: adding a vendor is one line here.
 pub const VENDORS: &[VendorEntry] = &[
-    VendorEntry { name: "test", description: "logfetch's own JSON-lines test format (demo and tests)", parser: Some(|| Box::new(crate::test_vendor::TestParser)) },
-    VendorEntry { name: "cisco", description: "Cisco ASA / Secure Firewall (FTD) syslog", parser: None },
-    VendorEntry { name: "paloalto", description: "Palo Alto Networks PAN-OS XML API and syslog", parser: None },
-    VendorEntry { name: "sentinelone", description: "SentinelOne Data Lake / Deep Visibility", parser: None },
-    VendorEntry { name: "zscaler", description: "Zscaler Internet Access NSS / Cloud NSS", parser: None },
+    VendorEntry { name: "test", description: "logfetch's own JSON-lines test format (demo and tests)", parser: Some(|| Box::new(crate::test_vendor::TestParser)), pull: Some(crate::test_vendor::api::build) },
+    VendorEntry { name: "cisco", description: "Cisco ASA / Secure Firewall (FTD) syslog", parser: None, pull: None },
+    VendorEntry { name: "paloalto", description: "Palo Alto Networks PAN-OS XML API and syslog", parser: None, pull: None },
+    VendorEntry { name: "sentinelone", description: "SentinelOne Data Lake / Deep Visibility", parser: None, pull: None },
+    VendorEntry { name: "zscaler", description: "Zscaler Internet Access NSS / Cloud NSS", parser: None, pull: None },
 ];
 
 /// Vendor names, for config validation and `--help`.
@@ -30,5 +36,14 @@ pub fn parser_for(vendor: &str) -> Result<Box<dyn RecordParser>, String> {
         None => Err(format!("unknown vendor `{vendor}`; known: {}", vendor_names().join(", "))),
         Some(VendorEntry { parser: Some(make), .. }) => Ok(make()),
         Some(v) => Err(format!("the {} parser is not part of this build yet", v.description)),
+    }
+}
+
+/// The pull source for `vendor`, or why there is none.
+pub fn pull_source_for(vendor: &str, settings: &PullSettings) -> Result<Box<dyn PullSource>, PullError> {
+    match VENDORS.iter().find(|v| v.name == vendor) {
+        Some(VendorEntry { pull: Some(make), .. }) => make(settings),
+        Some(v) => Err(PullError::Config { tenant: settings.tenant.clone(), why: format!("the {} pull transport is not part of this build yet", v.description) }),
+        None => Err(PullError::Config { tenant: settings.tenant.clone(), why: format!("unknown vendor `{vendor}`") }),
     }
 }

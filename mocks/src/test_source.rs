@@ -82,3 +82,126 @@ mod tests {
         assert_ne!(a[0].line, generate(8, "flow", 1, t, Duration::minutes(1))[0].line);
     }
 }
+
+/// One record at time `t_ms` (Unix ms): deterministic in (seed, kind, t_ms).
+pub fn record_at(seed: u64, kind: &'static str, t_ms: i64) -> TestRecordLine {
+    let time = DateTime::<Utc>::from_timestamp_millis(t_ms).unwrap_or_default();
+    let mut one = generate(seed ^ (t_ms as u64).wrapping_mul(0x9E37), kind, 1, time, Duration::milliseconds(1));
+    let mut r = one.remove(0);
+    let id = format!("{kind}-{t_ms}");
+    r.line = r.line.replacen(&r.id, &id, 1);
+    r.id = id;
+    r
+}
+
+/// The mock's HTTP API: `GET /api/v1/records`, with failure injection for tests.
+pub mod server {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use chrono::{DateTime, Utc};
+    use serde::Deserialize;
+
+    /// Shared state: knobs the tests turn, and what was served.
+    #[derive(Debug, Default)]
+    pub struct MockState {
+        pub seed: u64,
+        /// One record per kind every this many milliseconds.
+        pub interval_ms: i64,
+        /// Required bearer token, if any.
+        pub token: Option<String>,
+        /// Answer the next N requests with 429.
+        pub rate_limit_next: AtomicU32,
+        /// `Retry-After` seconds sent with those 429s (0: no header).
+        pub retry_after_secs: AtomicU32,
+        /// Answer the next N requests with 503.
+        pub fail_next: AtomicU32,
+        pub requests: AtomicU64,
+        /// Ids of every record served, in order.
+        pub served: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Params {
+        kind: String,
+        start: String,
+        end: String,
+        #[serde(default)]
+        cursor: u64,
+        #[serde(default = "default_limit")]
+        limit: u64,
+    }
+    fn default_limit() -> u64 {
+        500
+    }
+
+    fn bad(msg: String) -> Response {
+        (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": msg}))).into_response()
+    }
+
+    async fn records(State(st): State<Arc<MockState>>, headers: HeaderMap, Query(p): Query<Params>) -> Response {
+        st.requests.fetch_add(1, Ordering::SeqCst);
+        if let Some(tok) = &st.token {
+            let ok = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {tok}"));
+            if !ok {
+                return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "invalid or missing bearer token"}))).into_response();
+            }
+        }
+        if st.rate_limit_next.load(Ordering::SeqCst) > 0 {
+            st.rate_limit_next.fetch_sub(1, Ordering::SeqCst);
+            let secs = st.retry_after_secs.load(Ordering::SeqCst);
+            let mut resp = (StatusCode::TOO_MANY_REQUESTS, "rate limited").into_response();
+            if secs > 0 {
+                resp.headers_mut().insert("retry-after", secs.to_string().parse().expect("digits are a valid header"));
+            }
+            return resp;
+        }
+        if st.fail_next.load(Ordering::SeqCst) > 0 {
+            st.fail_next.fetch_sub(1, Ordering::SeqCst);
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+        }
+        let kind: &'static str = match p.kind.as_str() {
+            "flow" => "flow",
+            "dns" => "dns",
+            other => return bad(format!("unknown kind {other}")),
+        };
+        let parse = |s: &str| DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc));
+        let (Ok(start), Ok(end)) = (parse(&p.start), parse(&p.end)) else { return bad("start and end must be RFC 3339".into()) };
+        if p.limit == 0 || p.limit > 5000 {
+            return bad("limit must be 1..=5000".into());
+        }
+        let iv = st.interval_ms.max(1);
+        let end_ms = end.timestamp_millis().min(Utc::now().timestamp_millis());
+        let first = (start.timestamp_millis() + iv - 1).div_euclid(iv);
+        let last_excl = (end_ms + iv - 1).div_euclid(iv);
+        let total = (last_excl - first).max(0) as u64;
+        let from = p.cursor.min(total);
+        let to = (from + p.limit).min(total);
+        let mut out = Vec::with_capacity((to - from) as usize);
+        let mut ids = Vec::with_capacity(out.capacity());
+        for i in from..to {
+            let r = super::record_at(st.seed, kind, (first + i as i64) * iv);
+            ids.push(r.id);
+            out.push(r.line);
+        }
+        st.served.lock().expect("served list").extend(ids);
+        let next = if to < total { Some(to) } else { None };
+        axum::Json(serde_json::json!({"records": out, "next_cursor": next})).into_response()
+    }
+
+    /// Starts the mock on 127.0.0.1 with an OS-chosen port. Returns its address.
+    pub async fn start(state: Arc<MockState>) -> std::io::Result<SocketAddr> {
+        let app = axum::Router::new().route("/api/v1/records", get(records)).with_state(state);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(addr)
+    }
+}

@@ -1,3 +1,13 @@
-//! The collection service: schedules, runs and delivery.
+//! The collection service: cron schedules ([`schedule`]), one run of a pull stream
+//! ([`runner`]: windows → pages → parse → batch → sinks → checkpoint), batching ([`batch`]),
+//! sinks ([`sink`]), metrics ([`metrics`]), and the daemon with its admin API ([`service`],
+//! [`admin`]).
+//!
+//! Invariant: a stream's checkpoint moves only after every sink routed for it has acknowledged
+//! the batch that reaches it.
 
+pub mod batch;
+pub mod metrics;
+pub mod runner;
 pub mod schedule;
+pub mod sink;

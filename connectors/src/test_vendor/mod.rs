@@ -8,6 +8,8 @@
 //!  "qtype":"A","rcode":"NOERROR","answers":["192.0.2.1"]}
 //! ```
 
+pub mod api;
+
 use logfetch_common::event::{
     Direction, Disposition, DnsActivity, DnsAnswer, DnsEvent, Envelope, Event, FlowActivity, FlowEvent, protocol_number, rcode_from_text,
 };
