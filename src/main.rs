@@ -49,8 +49,20 @@ enum Command {
     Parse(cmd::parse::ParseArgs),
     /// Check OCSF NDJSON against the OCSF 1.3.0 schema; reports coverage of recommended fields.
     Validate(cmd::validate::ValidateArgs),
-    /// Run the pipeline on bundled sample data and show what comes out.
+    /// Run the collection daemon: schedules, pulls, sinks, admin API. SIGTERM drains, SIGHUP reloads.
+    Run(cmd::run::RunArgs),
+    /// Show every stream's state from a running daemon (last run, next run, lag, errors).
+    Status(cmd::status::StatusArgs),
+    /// Pull a time range from a tenant now (incident mode); never moves the scheduled checkpoint.
+    Pull(cmd::pull::PullArgs),
+    /// Run the real pipeline against built-in mocks for a short time and summarise the output.
     Demo(cmd::demo::DemoArgs),
+    /// Run a vendor mock on 127.0.0.1 (for tests and trials).
+    #[command(hide = true)]
+    Mock {
+        #[command(subcommand)]
+        command: cmd::mock::MockCommand,
+    },
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -85,7 +97,11 @@ fn main() -> ExitCode {
         Command::Checkpoint { command } => cmd::checkpoint::run(command),
         Command::Parse(args) => cmd::parse::run(args),
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Pull(args) => cmd::pull::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Mock { command } => cmd::mock::run(command),
     };
     match result {
         Ok(code) => code,

@@ -11,3 +11,5 @@ pub mod metrics;
 pub mod runner;
 pub mod schedule;
 pub mod sink;
+pub mod service;
+pub mod admin;

@@ -127,12 +127,18 @@ impl CronSchedule {
 
     /// The first run strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        // Start a little before `after` in wall-clock terms: an overlap makes wall time repeat.
-        let from = after.with_timezone(&self.tz).naive_local() - Duration::hours(3);
+        // Near a DST change wall time repeats or jumps, so start a little before `after` in
+        // wall-clock terms; elsewhere wall time is monotonic and we can start right at it.
+        use chrono::Offset;
+        let offset_at = |t: DateTime<Utc>| t.with_timezone(&self.tz).offset().fix();
+        let transition_near = offset_at(after - Duration::hours(3)) != offset_at(after + Duration::hours(3));
+        let local = after.with_timezone(&self.tz).naive_local();
+        let from = if transition_near { local - Duration::hours(3) } else { local - Duration::seconds(1) };
         let mut instants: Vec<DateTime<Utc>> = Vec::new();
         let mut cursor = from;
+        // Enough candidates to cross 3 hours of a per-second schedule, or years of a yearly one.
         for _ in 0..64 {
-            let cands = self.naive_after(cursor, 16);
+            let cands = self.naive_after(cursor, 1024);
             let Some(last) = cands.last().copied() else { break };
             for t in cands {
                 match self.tz.from_local_datetime(&t) {
@@ -206,6 +212,17 @@ mod tests {
         assert_eq!(s.upcoming(at("2026-03-13T10:00:00Z"), 2), [at("2026-03-16T09:00:00Z"), at("2026-03-17T09:00:00Z")], "Fri 10:00 -> Mon, Tue");
         let s = CronSchedule::parse("*/15 * * * *", chrono_tz::UTC).unwrap();
         assert_eq!(s.next_after(at("2026-03-13T10:07:00Z")).unwrap(), at("2026-03-13T10:15:00Z"));
+    }
+
+    #[test]
+    fn frequent_schedules_find_the_next_tick() {
+        let s = CronSchedule::parse("*/5 * * * * *", NY).unwrap();
+        let t = at("2026-03-13T10:00:01Z");
+        assert_eq!(s.upcoming(t, 3), [at("2026-03-13T10:00:05Z"), at("2026-03-13T10:00:10Z"), at("2026-03-13T10:00:15Z")]);
+        // Also right next to a DST change.
+        assert_eq!(s.next_after(at("2026-03-08T06:59:58Z")).unwrap(), at("2026-03-08T07:00:00Z"));
+        let s = CronSchedule::parse("* * * * *", NY).unwrap();
+        assert_eq!(s.next_after(at("2026-11-01T05:30:10Z")).unwrap(), at("2026-11-01T05:31:00Z"));
     }
 
     #[test]

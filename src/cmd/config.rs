@@ -48,6 +48,19 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
                     if t.enabled { "" } else { " (disabled)" }
                 );
             }
+            for t in &cfg.tenants {
+                match logfetch_scheduler::schedule::CronSchedule::parse(t.schedule.get_ref(), t.tz()) {
+                    Ok(sched) => {
+                        let next: Vec<String> = sched.upcoming(chrono::Utc::now(), 5).iter().map(|n| n.with_timezone(&t.tz()).to_rfc3339()).collect();
+                        println!("    next runs of {}: {}", t.id(), next.join(", "));
+                    }
+                    Err(e) => {
+                        let (line, col) = logfetch_config::line_col(&std::fs::read_to_string(&config.config).unwrap_or_default(), t.schedule.span().start);
+                        eprintln!("error: {}:{line}:{col}: tenant `{}`: {e}", config.config.display(), t.id());
+                        failed = true;
+                    }
+                }
+            }
             for s in &cfg.sinks {
                 println!("  sink   {:<20} type={:?} format={:?}{}", s.name.get_ref(), s.kind, s.format, s.path.as_ref().map(|p| format!(" path={}", p.display())).unwrap_or_default());
             }

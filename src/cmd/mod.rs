@@ -3,6 +3,10 @@
 pub mod checkpoint;
 pub mod config;
 pub mod demo;
+pub mod mock;
+pub mod pull;
+pub mod run;
+pub mod status;
 pub mod parse;
 pub mod secret;
 pub mod validate;

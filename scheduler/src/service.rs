@@ -1,0 +1,453 @@
+//! The daemon: one scheduling loop per pull stream (tenant × kind), runs under global and
+//! per-tenant concurrency limits with a per-tenant rate limiter, the admin API, reload and
+//! graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use logfetch_common::LogKind;
+use logfetch_common::checkpoint::SledCheckpointStore;
+use logfetch_config::secret::ProcessEnv;
+use logfetch_config::{Config, TenantConfig};
+use logfetch_connectors::ParseContext;
+use logfetch_connectors::http::{RateLimiter, RetryPolicy};
+use logfetch_connectors::pull::{PullSettings, PullSource};
+use tokio::sync::{Mutex, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::metrics::Metrics;
+use crate::runner::{RunSummary, StreamPlan, StreamRun};
+use crate::schedule::CronSchedule;
+use crate::sink::{self, Sink};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Config(String),
+    #[error("checkpoint store: {0}")]
+    Store(#[from] logfetch_common::checkpoint::CheckpointError),
+    #[error("admin API cannot listen on {addr}: {why}")]
+    Listen { addr: String, why: String },
+}
+
+/// A running stream's handle.
+struct StreamHandle {
+    running: Arc<AtomicBool>,
+    trigger: Arc<Notify>,
+    cancel: CancellationToken,
+    /// The tenant config it was started from; a reload restarts the stream only if it changed.
+    fingerprint: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// An on-demand pull's progress, for `GET /api/v1/pulls/{id}`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PullJob {
+    pub id: String,
+    pub tenant: String,
+    pub kind: LogKind,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub out_dir: PathBuf,
+    pub state: String,
+    pub pages: u64,
+    pub events: u64,
+    pub rejected: u64,
+    pub error: Option<String>,
+}
+
+/// State shared by the stream loops and the admin API.
+pub struct Service {
+    pub config_path: PathBuf,
+    pub config: Mutex<Arc<Config>>,
+    pub store: Arc<SledCheckpointStore>,
+    pub metrics: Arc<Metrics>,
+    streams: Mutex<BTreeMap<(String, LogKind), StreamHandle>>,
+    global: Arc<Semaphore>,
+    tenant_limits: Mutex<BTreeMap<String, (Arc<Semaphore>, RateLimiter)>>,
+    pub pulls: Mutex<BTreeMap<String, PullJob>>,
+    pub shutdown: CancellationToken,
+}
+
+/// Resolves the tenant's secrets and builds its pull source.
+pub fn pull_source(t: &TenantConfig, limiter: RateLimiter) -> Result<Box<dyn PullSource>, String> {
+    let resolve = |r: &Option<logfetch_config::SecretRef>, field: &str| -> Result<Option<String>, String> {
+        match r {
+            None => Ok(None),
+            Some(r) => r.resolve(&ProcessEnv).map(|s| Some(s.expose().to_string())).map_err(|e| format!("tenant `{}`, connection.{field} ({r}): {e}", t.id())),
+        }
+    };
+    let token = match resolve(&t.connection.token, "token")? {
+        Some(tok) => Some(tok),
+        None => resolve(&t.connection.api_key, "api_key")?,
+    };
+    let settings = PullSettings {
+        tenant: t.id().to_string(),
+        url: t.connection.url.clone(),
+        token,
+        username: t.connection.username.clone(),
+        password: resolve(&t.connection.password, "password")?,
+        ca_file: t.connection.ca_file.clone(),
+        tls_verify: t.connection.tls_verify,
+        timeout: t.connection.timeout.get(),
+        page_size: t.connection.page_size,
+        limiter,
+        policy: RetryPolicy { max_retries: t.connection.max_retries, ..RetryPolicy::default() },
+    };
+    logfetch_connectors::registry::pull_source_for(t.vendor(), &settings).map_err(|e| e.to_string())
+}
+
+/// The plan for one stream of a tenant.
+pub fn stream_plan(cfg: &Config, t: &TenantConfig, kind: LogKind) -> StreamPlan {
+    let routes = t.routes(cfg);
+    StreamPlan {
+        tenant: t.id().to_string(),
+        kind,
+        initial_lookback: t.initial_lookback.get(),
+        max_lookback: t.max_lookback.get(),
+        window: t.window.get(),
+        batch_max_events: routes.iter().map(|s| s.batch_max_events).min().unwrap_or(5000),
+        batch_max_bytes: routes.iter().map(|s| s.batch_max_bytes).min().unwrap_or(8 << 20),
+        rejects_dir: cfg.service.data_dir.join("rejects"),
+        sink_retry_for: Duration::from_secs(60),
+    }
+}
+
+/// The sinks a tenant routes to.
+pub fn build_sinks(cfg: &Config, t: &TenantConfig) -> Result<Vec<Arc<dyn Sink>>, String> {
+    t.routes(cfg).into_iter().map(sink::from_config).collect()
+}
+
+fn fingerprint(cfg: &Config, t: &TenantConfig) -> String {
+    let sinks: Vec<String> = t.routes(cfg).iter().map(|s| format!("{s:?}")).collect();
+    format!("{t:?}|{sinks:?}")
+}
+
+impl Service {
+    /// Opens the store and prepares the service (nothing runs yet).
+    pub fn new(config_path: PathBuf, cfg: Config) -> Result<Arc<Service>, ServiceError> {
+        std::fs::create_dir_all(&cfg.service.data_dir).map_err(|e| ServiceError::Config(format!("data_dir {}: {e}", cfg.service.data_dir.display())))?;
+        let store = SledCheckpointStore::open(&cfg.service.data_dir.join("state"))?;
+        Ok(Arc::new(Service {
+            config_path,
+            global: Arc::new(Semaphore::new(cfg.service.max_concurrent_runs.max(1))),
+            config: Mutex::new(Arc::new(cfg)),
+            store: Arc::new(store),
+            metrics: Arc::new(Metrics::default()),
+            streams: Mutex::new(BTreeMap::new()),
+            tenant_limits: Mutex::new(BTreeMap::new()),
+            pulls: Mutex::new(BTreeMap::new()),
+            shutdown: CancellationToken::new(),
+        }))
+    }
+
+    async fn tenant_limits(&self, t: &TenantConfig) -> (Arc<Semaphore>, RateLimiter) {
+        let mut m = self.tenant_limits.lock().await;
+        m.entry(t.id().to_string()).or_insert_with(|| (Arc::new(Semaphore::new(t.max_concurrent.max(1))), RateLimiter::new(t.rate_limit))).clone()
+    }
+
+    /// Starts (or, after a reload, reconciles) one loop per enabled tenant × kind.
+    pub async fn reconcile(self: &Arc<Self>) {
+        let cfg = self.config.lock().await.clone();
+        let mut streams = self.streams.lock().await;
+        let mut wanted = BTreeMap::new();
+        for t in cfg.tenants.iter().filter(|t| t.enabled) {
+            for kind in &t.kinds {
+                wanted.insert((t.id().to_string(), *kind), (t.clone(), fingerprint(&cfg, t)));
+            }
+        }
+        // Stop streams that went away or changed.
+        let keys: Vec<_> = streams.keys().cloned().collect();
+        for key in keys {
+            let keep = wanted.get(&key).is_some_and(|(_, fp)| streams.get(&key).is_some_and(|h| &h.fingerprint == fp));
+            if !keep {
+                if let Some(h) = streams.remove(&key) {
+                    tracing::info!(tenant = %key.0, stream = %key.1, "stopping stream (removed or changed)");
+                    h.cancel.cancel();
+                    let _ = h.task.await;
+                }
+            }
+        }
+        for (key, (t, fp)) in wanted {
+            if streams.contains_key(&key) {
+                continue;
+            }
+            let handle = self.clone().spawn_stream(cfg.clone(), t, key.1, fp).await;
+            streams.insert(key, handle);
+        }
+    }
+
+    async fn spawn_stream(self: Arc<Self>, cfg: Arc<Config>, t: TenantConfig, kind: LogKind, fingerprint: String) -> StreamHandle {
+        let running = Arc::new(AtomicBool::new(false));
+        let trigger = Arc::new(Notify::new());
+        let cancel = self.shutdown.child_token();
+        let span = tracing::info_span!("stream", tenant = %t.id(), stream = %kind);
+        let task = tokio::spawn(self.clone().stream_loop(cfg, t, kind, running.clone(), trigger.clone(), cancel.clone()).instrument(span));
+        StreamHandle { running, trigger, cancel, fingerprint, task }
+    }
+
+    async fn stream_loop(self: Arc<Self>, cfg: Arc<Config>, t: TenantConfig, kind: LogKind, running: Arc<AtomicBool>, trigger: Arc<Notify>, cancel: CancellationToken) {
+        let (tid, k) = (t.id().to_string(), kind.as_str());
+        let schedule = match CronSchedule::parse(t.schedule.get_ref(), t.tz()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "stream not started");
+                self.metrics.stream(&tid, k, |s| s.last_error = Some(e.to_string()));
+                return;
+            }
+        };
+        let mut runs: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        loop {
+            let jitter = t.jitter.get();
+            let jitter = if jitter.is_zero() { Duration::ZERO } else { Duration::from_millis(rand::random::<u64>() % jitter.as_millis().max(1) as u64) };
+            let next = schedule.next_after(Utc::now()).map(|n| n + chrono::Duration::from_std(jitter).unwrap_or_default());
+            self.metrics.stream(&tid, k, |s| s.next_run = next);
+            let wait = next.map(|n| (n - Utc::now()).to_std().unwrap_or(Duration::ZERO)).unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = trigger.notified() => { tracing::info!("run requested"); }
+                _ = cancel.cancelled() => break,
+            }
+            // Single flight: a tick while the previous run is still going is skipped and counted.
+            if running.swap(true, Ordering::SeqCst) {
+                tracing::warn!("previous run still going; tick skipped");
+                self.metrics.stream(&tid, k, |s| s.ticks_skipped += 1);
+                continue;
+            }
+            let me = self.clone();
+            let (cfg2, t2, running2, cancel2) = (cfg.clone(), t.clone(), running.clone(), cancel.clone());
+            let span = tracing::Span::current();
+            runs.retain(|h| !h.is_finished());
+            runs.push(tokio::spawn(
+                async move {
+                    me.run_once(&cfg2, &t2, kind, cancel2).await;
+                    running2.store(false, Ordering::SeqCst);
+                }
+                .instrument(span),
+            ));
+        }
+        // Let an in-flight run finish its current page (it stops at the next page boundary).
+        for h in runs {
+            let _ = h.await;
+        }
+    }
+
+    /// One scheduled run, with the limits, metrics and logging around it.
+    pub async fn run_once(&self, cfg: &Config, t: &TenantConfig, kind: LogKind, cancel: CancellationToken) -> Option<RunSummary> {
+        let (tid, k) = (t.id(), kind.as_str());
+        let (tenant_sem, limiter) = self.tenant_limits(t).await;
+        let _g = self.global.clone().acquire_owned().await.ok()?;
+        let _t = tenant_sem.acquire_owned().await.ok()?;
+        let started = Utc::now();
+        self.metrics.stream(tid, k, |s| {
+            s.running = true;
+            s.last_run_start = Some(started);
+        });
+        let result = async {
+            let source = pull_source(t, limiter)?;
+            let parser = logfetch_connectors::registry::parser_for(t.vendor())?;
+            let sinks = build_sinks(cfg, t)?;
+            let plan = stream_plan(cfg, t, kind);
+            let mut ctx = ParseContext::new(tid, t.tz());
+            ctx.keep_raw = t.keep_raw;
+            let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks: &sinks, metrics: &self.metrics, cancel, on_page: None };
+            run.run_scheduled(&*self.store, Utc::now()).await.map_err(|e| e.to_string())
+        }
+        .await;
+        let ended = Utc::now();
+        let secs = (ended - started).num_milliseconds() as f64 / 1000.0;
+        match result {
+            Ok(s) => {
+                tracing::info!(pages = s.pages, events = s.events, rejected = s.rejected, windows = s.windows, seconds = secs, "run complete");
+                self.metrics.stream(tid, k, |m| {
+                    m.runs_ok += 1;
+                    m.running = false;
+                    m.last_run_end = Some(ended);
+                    m.last_run_seconds = Some(secs);
+                    m.last_error = None;
+                });
+                Some(s)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "run failed; checkpoint unchanged");
+                self.metrics.stream(tid, k, |m| {
+                    m.runs_failed += 1;
+                    m.running = false;
+                    m.last_run_end = Some(ended);
+                    m.last_run_seconds = Some(secs);
+                    m.last_error = Some(e.clone());
+                });
+                None
+            }
+        }
+    }
+
+    /// Asks a stream to run now. `false` when there is no such stream.
+    pub async fn trigger(&self, tenant: &str, kind: LogKind) -> bool {
+        match self.streams.lock().await.get(&(tenant.to_string(), kind)) {
+            Some(h) => {
+                h.trigger.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub async fn is_running(&self, tenant: &str, kind: LogKind) -> bool {
+        self.streams.lock().await.get(&(tenant.to_string(), kind)).is_some_and(|h| h.running.load(Ordering::SeqCst))
+    }
+
+    /// Re-reads the config file; unchanged streams keep running.
+    pub async fn reload(self: &Arc<Self>) -> Result<(), String> {
+        let vendors = logfetch_connectors::registry::vendor_names();
+        let cfg = Config::load(&self.config_path, &vendors).map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))?;
+        *self.config.lock().await = Arc::new(cfg);
+        self.reconcile().await;
+        tracing::info!(config = %self.config_path.display(), "configuration reloaded");
+        Ok(())
+    }
+
+    /// Stops every stream, letting in-flight pages finish for up to `timeout`.
+    pub async fn stop(&self, timeout: Duration) -> bool {
+        self.shutdown.cancel();
+        let handles: Vec<_> = std::mem::take(&mut *self.streams.lock().await).into_values().collect();
+        let all = async {
+            for h in handles {
+                let _ = h.task.await;
+            }
+        };
+        tokio::time::timeout(timeout, all).await.is_ok()
+    }
+
+    /// Starts an on-demand pull in the background; returns its id.
+    pub async fn start_pull(self: &Arc<Self>, tenant: &str, kind: LogKind, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<String, String> {
+        let cfg = self.config.lock().await.clone();
+        let t = cfg.tenant(tenant).ok_or_else(|| format!("no tenant `{tenant}`"))?.clone();
+        if !t.kinds.contains(&kind) {
+            return Err(format!("tenant `{tenant}` does not collect `{kind}`"));
+        }
+        let id = format!("{}-{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), tenant, kind);
+        let out_dir = cfg.service.incidents_dir.join(&id);
+        let job = PullJob { id: id.clone(), tenant: tenant.into(), kind, since, until, out_dir: out_dir.clone(), state: "running".into(), pages: 0, events: 0, rejected: 0, error: None };
+        self.pulls.lock().await.insert(id.clone(), job);
+        let me = self.clone();
+        let id2 = id.clone();
+        tokio::spawn(async move {
+            let (_, limiter) = me.tenant_limits(&t).await;
+            let result = adhoc_pull(&cfg, &t, kind, since, until, &out_dir, limiter, &me.metrics, me.shutdown.child_token(), None).await;
+            let mut pulls = me.pulls.lock().await;
+            if let Some(j) = pulls.get_mut(&id2) {
+                match result {
+                    Ok(s) => {
+                        j.state = if s.cancelled { "cancelled".into() } else { "done".into() };
+                        j.pages = s.pages;
+                        j.events = s.events;
+                        j.rejected = s.rejected;
+                    }
+                    Err(e) => {
+                        j.state = "failed".into();
+                        j.error = Some(e);
+                    }
+                }
+            }
+        });
+        Ok(id)
+    }
+}
+
+/// One ad-hoc pull of `[since, until)` into `out_dir` (a file sink in the tenant's first routed
+/// format, default OCSF), never touching the scheduled checkpoint.
+#[allow(clippy::too_many_arguments)]
+pub async fn adhoc_pull(
+    cfg: &Config,
+    t: &TenantConfig,
+    kind: LogKind,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    out_dir: &std::path::Path,
+    limiter: RateLimiter,
+    metrics: &Metrics,
+    cancel: CancellationToken,
+    on_page: Option<&(dyn Fn(&RunSummary) + Send + Sync)>,
+) -> Result<RunSummary, String> {
+    let format = t.routes(cfg).first().map(|s| s.format).unwrap_or_default();
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(sink::file::FileSink::new("incident", out_dir.to_path_buf(), format, false))];
+    adhoc_pull_to(cfg, t, kind, since, until, &sinks, limiter, metrics, cancel, on_page).await
+}
+
+/// The same, into the given sinks (the CLI passes a stdout sink for `--out -`).
+#[allow(clippy::too_many_arguments)]
+pub async fn adhoc_pull_to(
+    cfg: &Config,
+    t: &TenantConfig,
+    kind: LogKind,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    sinks: &[Arc<dyn Sink>],
+    limiter: RateLimiter,
+    metrics: &Metrics,
+    cancel: CancellationToken,
+    on_page: Option<&(dyn Fn(&RunSummary) + Send + Sync)>,
+) -> Result<RunSummary, String> {
+    let source = pull_source(t, limiter)?;
+    let parser = logfetch_connectors::registry::parser_for(t.vendor())?;
+    let mut plan = stream_plan(cfg, t, kind);
+    plan.rejects_dir = cfg.service.incidents_dir.join("rejects");
+    let mut ctx = ParseContext::new(t.id(), t.tz());
+    ctx.keep_raw = t.keep_raw;
+    let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks, metrics, cancel, on_page };
+    run.run_adhoc(since, until).await.map_err(|e| e.to_string())
+}
+
+/// Runs the daemon until `stop` is cancelled, or SIGTERM / SIGINT arrive; SIGHUP reloads.
+/// `ready` receives the admin API's bound address once it listens.
+pub async fn run_daemon(config_path: PathBuf, cfg: Config, stop: CancellationToken, ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>) -> Result<(), ServiceError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let admin_addr = cfg.service.admin_listen;
+    let shutdown_timeout = cfg.service.shutdown_timeout.get();
+    let token = match &cfg.service.admin_token {
+        Some(r) => Some(r.resolve(&ProcessEnv).map_err(|e| ServiceError::Config(format!("[service] admin_token ({r}): {e}")))?.expose().to_string()),
+        None => None,
+    };
+    let svc = Service::new(config_path, cfg)?;
+    let listener = tokio::net::TcpListener::bind(admin_addr).await.map_err(|e| ServiceError::Listen { addr: admin_addr.to_string(), why: e.to_string() })?;
+    let bound = listener.local_addr().map_err(|e| ServiceError::Listen { addr: admin_addr.to_string(), why: e.to_string() })?;
+    let app = crate::admin::router(svc.clone(), token);
+    let admin_stop = svc.shutdown.clone();
+    let admin = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { admin_stop.cancelled().await }).await;
+    });
+    tracing::info!(admin = %bound, "logfetch running; admin API listening");
+    if let Some(tx) = ready {
+        let _ = tx.send(bound);
+    }
+    svc.reconcile().await;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| ServiceError::Config(format!("signal handler: {e}")))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| ServiceError::Config(format!("signal handler: {e}")))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| ServiceError::Config(format!("signal handler: {e}")))?;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = term.recv() => { tracing::info!("SIGTERM: draining"); break }
+            _ = int.recv() => { tracing::info!("interrupt: draining"); break }
+            _ = hup.recv() => {
+                if let Err(e) = svc.reload().await {
+                    tracing::error!(error = %e, "reload failed; keeping the running configuration");
+                }
+            }
+        }
+    }
+    let drained = svc.stop(shutdown_timeout).await;
+    if drained {
+        tracing::info!("all streams stopped cleanly");
+    } else {
+        tracing::warn!(timeout = ?shutdown_timeout, "shutdown timeout reached with runs in flight; their checkpoints were not moved, they resume on restart");
+    }
+    let _ = admin.await;
+    Ok(())
+}
