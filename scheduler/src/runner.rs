@@ -24,7 +24,7 @@ pub struct StreamCheckpoint {
     /// Everything before this instant has been delivered (when `page_token` is `None`), or the
     /// start of the window being paged through.
     pub watermark: DateTime<Utc>,
-    /// The window being paged through, when a run stopped mid-window.
+    /// The window being paged through, when a run stopped inside it.
     #[serde(default)]
     pub window_end: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -206,9 +206,11 @@ impl StreamRun<'_> {
         let floor = now - chrono::Duration::from_std(self.plan.max_lookback).unwrap_or(chrono::Duration::days(7));
         let (mut start, mut resume) = match loaded {
             None => (now - chrono::Duration::from_std(self.plan.initial_lookback).unwrap_or(chrono::Duration::hours(1)), None),
-            Some((cp, _)) => match (cp.window_end, cp.page_token) {
-                (Some(end), Some(tok)) => (cp.watermark, Some((end, tok))),
-                _ => (cp.watermark, None),
+            // A window already begun is finished with the same bounds, so a page replayed after
+            // a crash has the same content and batch ids, and replaces itself downstream.
+            Some((cp, _)) => match cp.window_end {
+                Some(end) => (cp.watermark, Some((end, cp.page_token))),
+                None => (cp.watermark, None),
             },
         };
         if start < floor {
@@ -221,8 +223,14 @@ impl StreamRun<'_> {
         let window = chrono::Duration::from_std(self.plan.window).unwrap_or(chrono::Duration::hours(1));
         while start < now {
             let (end, mut token) = match resume.take() {
-                Some((end, tok)) => (end, Some(tok)),
-                None => ((start + window).min(now), None),
+                Some((end, tok)) => (end, tok),
+                None => {
+                    let end = (start + window).min(now);
+                    // Record the window's bounds before fetching from it.
+                    let cp = StreamCheckpoint { watermark: start, window_end: Some(end), page_token: None };
+                    generation = Some(commit(store, t, k, generation, &cp).await?);
+                    (end, None)
+                }
             };
             let w = TimeWindow { start, end };
             summary.windows += 1;

@@ -225,8 +225,15 @@ impl Service {
             runs.retain(|h| !h.is_finished());
             runs.push(tokio::spawn(
                 async move {
+                    // Cleared on drop, so even a panicking run frees the stream for the next tick.
+                    struct Flight(Arc<AtomicBool>);
+                    impl Drop for Flight {
+                        fn drop(&mut self) {
+                            self.0.store(false, Ordering::SeqCst);
+                        }
+                    }
+                    let _flight = Flight(running2);
                     me.run_once(&cfg2, &t2, kind, cancel2).await;
-                    running2.store(false, Ordering::SeqCst);
                 }
                 .instrument(span),
             ));

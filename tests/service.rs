@@ -1,0 +1,298 @@
+//! End-to-end: the real binary as a daemon (`logfetch run`) and as an ad-hoc puller
+//! (`logfetch pull`) against `logfetch mock test-api`, all on 127.0.0.1 ports chosen by the OS.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_logfetch")
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn kill(child: &Child, sig: i32) {
+    unsafe extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    unsafe { kill(child.id() as i32, sig) };
+}
+
+/// Starts the mock; returns it and its base URL.
+fn start_mock(interval_ms: u32, extra: &[&str]) -> (Proc, String) {
+    let mut child = Command::new(bin())
+        .args(["mock", "test-api", "--token", "e2e-token", "--interval-ms", &interval_ms.to_string()])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").expect("mock address").to_string();
+    (Proc(child), url)
+}
+
+fn write_config(dir: &Path, mock_url: &str, schedule: &str, window: &str, page_size: u32, kinds: &str) -> PathBuf {
+    let token = dir.join("token");
+    std::fs::write(&token, "e2e-token").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let p = dir.join("logfetch.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"[service]
+data_dir = "{data}"
+admin_listen = "127.0.0.1:0"
+incidents_dir = "{inc}"
+shutdown_timeout = "10s"
+
+[[tenant]]
+id = "e2e"
+vendor = "test"
+kinds = {kinds}
+schedule = "{schedule}"
+initial_lookback = "1h"
+window = "{window}"
+[tenant.connection]
+url = "{mock_url}"
+token = "file:{token}"
+page_size = {page_size}
+
+[[sink]]
+name = "files"
+type = "file"
+path = "{out}"
+batch_max_events = 100
+"#,
+            data = dir.join("data").display(),
+            inc = dir.join("incidents").display(),
+            token = token.display(),
+            out = dir.join("out").display(),
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// Starts `logfetch run` and returns it with its admin address (read from the JSON log).
+fn start_daemon(cfg: &Path) -> (Proc, String, mpsc::Receiver<String>) {
+    let mut child = Command::new(bin())
+        .args(["--log-format", "json", "run", "-c"])
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("daemon did not report its admin address");
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            if let Some(addr) = v["fields"]["admin"].as_str() {
+                return (Proc(child), addr.to_string(), rx);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static LAST_BODY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    LAST_BODY.with(|b| *b.borrow_mut() = out.clone());
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+fn tenants(addr: &str) -> serde_json::Value {
+    let body = http_get(addr, "/api/v1/tenants");
+    // Chunked or not, the JSON object is the part between the outer braces.
+    let start = body.find('{').unwrap_or(0);
+    let end = body.rfind('}').map_or(body.len(), |i| i + 1);
+    serde_json::from_str(&body[start..end]).unwrap_or(serde_json::Value::Null)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {}", LAST_BODY.with(|b| b.borrow().clone()));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn stream_field(addr: &str, kind: &str, field: &str) -> serde_json::Value {
+    let v = tenants(addr);
+    v["tenants"][0]["streams"].as_array().and_then(|a| a.iter().find(|s| s["kind"] == kind)).map(|s| s[field].clone()).unwrap_or_default()
+}
+
+/// Every `.ndjson` file under `dir`: (event ids, event times in ms, partial files).
+fn read_output(dir: &Path) -> (Vec<String>, Vec<i64>, Vec<PathBuf>) {
+    let (mut ids, mut times, mut partial) = (Vec::new(), Vec::new(), Vec::new());
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with('.') || !name.ends_with(".ndjson") {
+            partial.push(f);
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.ends_with('\n'), "{} is truncated", f.display());
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: bad line: {e}", f.display()));
+            ids.push(v["metadata"]["uid"].as_str().unwrap().to_string());
+            times.push(v["time"].as_i64().unwrap());
+        }
+    }
+    (ids, times, partial)
+}
+
+#[test]
+fn daemon_collects_reports_status_and_metrics_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_mock, url) = start_mock(2000, &["--rate-limit-first", "1", "--retry-after", "1"]);
+    let cfg = write_config(dir.path(), &url, "*/2 * * * * *", "30m", 500, "[\"flow\", \"dns\"]");
+    let (daemon, addr, _logs) = start_daemon(&cfg);
+    wait_until("both streams to complete a run", Duration::from_secs(60), || {
+        stream_field(&addr, "flow", "runs_ok").as_u64().unwrap_or(0) >= 1 && stream_field(&addr, "dns", "runs_ok").as_u64().unwrap_or(0) >= 1
+    });
+    // One record per kind every 2 s for the initial hour: about 1800 each.
+    let events = stream_field(&addr, "flow", "events_emitted").as_u64().unwrap();
+    assert!((1795..=1900).contains(&events), "{events}");
+    assert!(stream_field(&addr, "flow", "lag_seconds").as_i64().unwrap() < 10);
+    assert!(stream_field(&addr, "flow", "next_run").is_string());
+
+    let metrics = http_get(&addr, "/metrics");
+    assert!(metrics.contains("logfetch_events_emitted_total{tenant=\"e2e\",stream=\"flow\"}"), "{metrics}");
+    assert!(metrics.contains("logfetch_sink_batches_total{sink=\"files\"}"), "{metrics}");
+    assert!(metrics.contains("logfetch_checkpoint_lag_seconds{tenant=\"e2e\",stream=\"dns\"}"), "{metrics}");
+    assert!(http_get(&addr, "/healthz").contains("ok"));
+
+    let status = Command::new(bin()).args(["status", "--admin", &format!("http://{addr}"), "-c"]).arg(&cfg).output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text} {}", String::from_utf8_lossy(&status.stderr));
+    assert!(text.lines().any(|l| l.starts_with("e2e") && l.contains("flow")), "{text}");
+
+    // While the daemon holds the store, the CLI says to use the admin API.
+    let cp = Command::new(bin()).args(["checkpoint", "list", "-c"]).arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&cp.stderr);
+    assert!(!cp.status.success() && err.contains("locked by another process"), "{err}");
+
+    kill(&daemon.0, 15);
+    let mut daemon = daemon;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let code = loop {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(Instant::now() < deadline, "daemon did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, Some(0));
+    let (ids, _, partial) = read_output(&dir.path().join("out"));
+    assert!(partial.is_empty(), "{partial:?}");
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len(), "no duplicates");
+}
+
+#[test]
+fn sigkill_during_delivery_leaves_no_partial_file_and_no_gap_or_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_mock, url) = start_mock(500, &[]);
+    // 7200 flow records in the first hour, pages of 200, windows of 10 minutes.
+    let cfg = write_config(dir.path(), &url, "* * * * * *", "10m", 200, "[\"flow\"]");
+    let out = dir.path().join("out");
+    for round in 0..4u64 {
+        let (daemon, _addr, _logs) = start_daemon(&cfg);
+        std::thread::sleep(Duration::from_millis(300 + 250 * round));
+        kill(&daemon.0, 9);
+        drop(daemon);
+    }
+    let (daemon, addr, _logs) = start_daemon(&cfg);
+    wait_until("the stream to catch up", Duration::from_secs(60), || {
+        stream_field(&addr, "flow", "runs_ok").as_u64().unwrap_or(0) >= 1 && stream_field(&addr, "flow", "lag_seconds").as_i64().is_some_and(|l| l < 5)
+    });
+    kill(&daemon.0, 15);
+    drop(daemon);
+    let (ids, mut times, partial) = read_output(&out);
+    assert!(partial.is_empty(), "partial or temporary files left: {partial:?}");
+    assert!(ids.len() >= 7000, "{}", ids.len());
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a replayed batch replaced itself; no duplicates");
+    times.sort();
+    for w in times.windows(2) {
+        assert_eq!(w[1] - w[0], 500, "gap or duplicate around {}", w[0]);
+    }
+}
+
+#[test]
+fn pull_writes_exactly_the_requested_range_to_an_incident_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_mock, url) = start_mock(1000, &[]);
+    let cfg = write_config(dir.path(), &url, "0 0 1 1 *", "1h", 100, "[\"flow\", \"dns\"]");
+    let until = chrono::Utc::now() - chrono::Duration::hours(2);
+    let until = until - chrono::Duration::seconds(until.timestamp() % 60);
+    let since = until - chrono::Duration::minutes(10);
+    let out_dir = dir.path().join("case-42");
+    let out = Command::new(bin())
+        .args(["pull", "e2e", "--kind", "dns", "--since", &since.to_rfc3339(), "--until", &until.to_rfc3339(), "--format", "ecs", "--out"])
+        .arg(&out_dir)
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("600 events in 6 pages"), "{err}");
+    let mut n = 0;
+    let mut files = vec![out_dir.clone()];
+    while let Some(d) = files.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                files.push(e.path());
+            } else {
+                for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    assert!(v["dns"]["question"]["name"].is_string());
+                    n += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(n, 600);
+    // The scheduled checkpoint was not touched (the store was never even created).
+    assert!(!dir.path().join("data/state").exists());
+}
