@@ -128,6 +128,19 @@ fn http_get(addr: &str, path: &str) -> String {
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
 }
 
+/// Any request; returns (status code, body).
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let body = body.unwrap_or("");
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
 fn tenants(addr: &str) -> serde_json::Value {
     let body = http_get(addr, "/api/v1/tenants");
     // Chunked or not, the JSON object is the part between the outer braces.
@@ -295,4 +308,66 @@ fn pull_writes_exactly_the_requested_range_to_an_incident_dir() {
     assert_eq!(n, 600);
     // The scheduled checkpoint was not touched (the store was never even created).
     assert!(!dir.path().join("data/state").exists());
+}
+
+#[test]
+fn admin_api_token_run_now_pull_jobs_skipped_ticks_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    // A slow vendor: every answer takes 1.5 s, so per-second ticks overlap a running run.
+    let (_mock, url) = start_mock(2000, &["--delay-ms", "1500"]);
+    let cfg = write_config(dir.path(), &url, "* * * * * *", "1h", 5000, "[\"flow\"]");
+    let admin_token = dir.path().join("admin-token");
+    std::fs::write(&admin_token, "adm1n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&admin_token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("shutdown_timeout", &format!("admin_token = \"file:{}\"\nshutdown_timeout", admin_token.display()));
+    std::fs::write(&cfg, &text).unwrap();
+    let (daemon, addr, _logs) = start_daemon(&cfg);
+
+    assert_eq!(http(&addr, "GET", "/api/v1/tenants", None, None).0, 401);
+    assert_eq!(http(&addr, "GET", "/api/v1/tenants", Some("wrong"), None).0, 401);
+    assert_eq!(http(&addr, "GET", "/healthz", None, None).0, 200);
+    let get = |field: &str| {
+        let (code, body) = http(&addr, "GET", "/api/v1/tenants", Some("adm1n"), None);
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["tenants"][0]["streams"][0][field].clone()
+    };
+    wait_until("a skipped tick", Duration::from_secs(30), || get("ticks_skipped").as_u64().unwrap_or(0) >= 1);
+    // `status` uses the token from the config.
+    let st = Command::new(bin()).args(["status", "--admin", &format!("http://{addr}"), "-c"]).arg(&cfg).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+
+    // Run now: accepted, or 409 while a run is going; unknown streams are 404.
+    let (code, _) = http(&addr, "POST", "/api/v1/tenants/e2e/streams/flow/run", Some("adm1n"), None);
+    assert!(code == 202 || code == 409, "{code}");
+    assert_eq!(http(&addr, "POST", "/api/v1/tenants/e2e/streams/dns/run", Some("adm1n"), None).0, 404);
+
+    // An on-demand pull through the API.
+    let until = chrono::Utc::now() - chrono::Duration::hours(3);
+    let until = until - chrono::Duration::seconds(until.timestamp() % 60);
+    let since = until - chrono::Duration::minutes(30);
+    let req = format!(r#"{{"kind":"flow","since":"{}","until":"{}"}}"#, since.to_rfc3339(), until.to_rfc3339());
+    let (code, body) = http(&addr, "POST", "/api/v1/tenants/e2e/pulls", Some("adm1n"), Some(&req));
+    assert_eq!(code, 202, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+    let mut job = serde_json::Value::Null;
+    wait_until("the pull job", Duration::from_secs(30), || {
+        let (_, b) = http(&addr, "GET", &format!("/api/v1/pulls/{id}"), Some("adm1n"), None);
+        job = serde_json::from_str(&b).unwrap_or_default();
+        job["state"] != "running"
+    });
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["events"], 900, "{job}");
+
+    // Reload with a second kind: SIGHUP starts the new stream.
+    std::fs::write(&cfg, text.replace("kinds = [\"flow\"]", "kinds = [\"flow\", \"dns\"]")).unwrap();
+    kill(&daemon.0, 1);
+    wait_until("the dns stream after reload", Duration::from_secs(30), || {
+        let (_, body) = http(&addr, "GET", "/api/v1/tenants", Some("adm1n"), None);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        v["tenants"][0]["streams"].as_array().is_some_and(|a| a.iter().any(|s| s["kind"] == "dns" && s["runs_ok"].as_u64().unwrap_or(0) >= 1))
+    });
 }

@@ -122,6 +122,8 @@ pub mod server {
         /// Answer the next N requests with 503.
         pub fail_next: AtomicU32,
         pub requests: AtomicU64,
+        /// Delay every answer by this many milliseconds (a slow vendor).
+        pub delay_ms: AtomicU64,
         /// Ids of every record served, in order.
         pub served: std::sync::Mutex<Vec<String>>,
     }
@@ -146,6 +148,10 @@ pub mod server {
 
     async fn records(State(st): State<Arc<MockState>>, headers: HeaderMap, Query(p): Query<Params>) -> Response {
         st.requests.fetch_add(1, Ordering::SeqCst);
+        let delay = st.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         if let Some(tok) = &st.token {
             let ok = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {tok}"));
             if !ok {

@@ -37,7 +37,7 @@ pub enum ServiceError {
 
 /// A running stream's handle.
 struct StreamHandle {
-    running: Arc<AtomicBool>,
+    running: SingleFlight,
     trigger: Arc<Notify>,
     cancel: CancellationToken,
     /// The tenant config it was started from; a reload restarts the stream only if it changed.
@@ -123,9 +123,37 @@ pub fn build_sinks(cfg: &Config, t: &TenantConfig) -> Result<Vec<Arc<dyn Sink>>,
     t.routes(cfg).into_iter().map(sink::from_config).collect()
 }
 
+/// What a stream depends on: its tenant's settings (except the list of kinds, so adding a kind
+/// does not restart the others) and its sinks.
 fn fingerprint(cfg: &Config, t: &TenantConfig) -> String {
+    let mut t = t.clone();
+    t.kinds.clear();
     let sinks: Vec<String> = t.routes(cfg).iter().map(|s| format!("{s:?}")).collect();
     format!("{t:?}|{sinks:?}")
+}
+
+/// At most one run of a stream at a time.
+#[derive(Debug, Clone, Default)]
+pub struct SingleFlight(Arc<AtomicBool>);
+
+/// Held while a run goes; dropping it (also by a panic) frees the stream.
+#[derive(Debug)]
+pub struct Flight(Arc<AtomicBool>);
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+impl SingleFlight {
+    /// `None` when a run is already going.
+    pub fn try_start(&self) -> Option<Flight> {
+        (!self.0.swap(true, Ordering::SeqCst)).then(|| Flight(self.0.clone()))
+    }
+    pub fn is_running(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Service {
@@ -183,7 +211,7 @@ impl Service {
     }
 
     async fn spawn_stream(self: Arc<Self>, cfg: Arc<Config>, t: TenantConfig, kind: LogKind, fingerprint: String) -> StreamHandle {
-        let running = Arc::new(AtomicBool::new(false));
+        let running = SingleFlight::default();
         let trigger = Arc::new(Notify::new());
         let cancel = self.shutdown.child_token();
         let span = tracing::info_span!("stream", tenant = %t.id(), stream = %kind);
@@ -191,7 +219,7 @@ impl Service {
         StreamHandle { running, trigger, cancel, fingerprint, task }
     }
 
-    async fn stream_loop(self: Arc<Self>, cfg: Arc<Config>, t: TenantConfig, kind: LogKind, running: Arc<AtomicBool>, trigger: Arc<Notify>, cancel: CancellationToken) {
+    async fn stream_loop(self: Arc<Self>, cfg: Arc<Config>, t: TenantConfig, kind: LogKind, running: SingleFlight, trigger: Arc<Notify>, cancel: CancellationToken) {
         let (tid, k) = (t.id().to_string(), kind.as_str());
         let schedule = match CronSchedule::parse(t.schedule.get_ref(), t.tz()) {
             Ok(s) => s,
@@ -214,25 +242,18 @@ impl Service {
                 _ = cancel.cancelled() => break,
             }
             // Single flight: a tick while the previous run is still going is skipped and counted.
-            if running.swap(true, Ordering::SeqCst) {
+            let Some(flight) = running.try_start() else {
                 tracing::warn!("previous run still going; tick skipped");
                 self.metrics.stream(&tid, k, |s| s.ticks_skipped += 1);
                 continue;
-            }
+            };
             let me = self.clone();
-            let (cfg2, t2, running2, cancel2) = (cfg.clone(), t.clone(), running.clone(), cancel.clone());
+            let (cfg2, t2, cancel2) = (cfg.clone(), t.clone(), cancel.clone());
             let span = tracing::Span::current();
             runs.retain(|h| !h.is_finished());
             runs.push(tokio::spawn(
                 async move {
-                    // Cleared on drop, so even a panicking run frees the stream for the next tick.
-                    struct Flight(Arc<AtomicBool>);
-                    impl Drop for Flight {
-                        fn drop(&mut self) {
-                            self.0.store(false, Ordering::SeqCst);
-                        }
-                    }
-                    let _flight = Flight(running2);
+                    let _flight = flight;
                     me.run_once(&cfg2, &t2, kind, cancel2).await;
                 }
                 .instrument(span),
@@ -306,7 +327,7 @@ impl Service {
     }
 
     pub async fn is_running(&self, tenant: &str, kind: LogKind) -> bool {
-        self.streams.lock().await.get(&(tenant.to_string(), kind)).is_some_and(|h| h.running.load(Ordering::SeqCst))
+        self.streams.lock().await.get(&(tenant.to_string(), kind)).is_some_and(|h| h.running.is_running())
     }
 
     /// Re-reads the config file; unchanged streams keep running.
@@ -457,4 +478,30 @@ pub async fn run_daemon(config_path: PathBuf, cfg: Config, stop: CancellationTok
     }
     let _ = admin.await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_flight_allows_one_run_at_a_time() {
+        let sf = SingleFlight::default();
+        let first = sf.try_start().expect("idle stream starts");
+        assert!(sf.is_running());
+        assert!(sf.try_start().is_none(), "a second run is refused while the first goes");
+        drop(first);
+        assert!(!sf.is_running());
+        let again = sf.try_start();
+        assert!(again.is_some());
+        // A panicking run releases the stream too.
+        let sf2 = sf.clone();
+        drop(again);
+        let r = std::panic::catch_unwind(move || {
+            let _f = sf2.try_start().unwrap();
+            panic!("boom");
+        });
+        assert!(r.is_err());
+        assert!(sf.try_start().is_some());
+    }
 }

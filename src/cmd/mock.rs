@@ -24,16 +24,20 @@ pub enum MockCommand {
         /// Retry-After seconds for those 429s.
         #[arg(long, default_value_t = 1)]
         retry_after: u32,
+        /// Delay every answer by this many milliseconds.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
     },
 }
 
 pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
-    let MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after } = cmd;
+    let MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms } = cmd;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let st = Arc::new(MockState { seed, interval_ms, token, ..MockState::default() });
         st.rate_limit_next.store(rate_limit_first, std::sync::atomic::Ordering::SeqCst);
         st.retry_after_secs.store(retry_after, std::sync::atomic::Ordering::SeqCst);
+        st.delay_ms.store(delay_ms, std::sync::atomic::Ordering::SeqCst);
         let addr = server::start(st).await?;
         println!("listening on http://{addr}");
         use std::io::Write;
