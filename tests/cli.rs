@@ -156,12 +156,32 @@ fn checkpoint_commands_inspect_set_and_reset() {
 }
 
 #[test]
-fn demo_runs_and_its_output_validates() {
+fn demo_runs_the_real_pipeline_and_its_output_validates() {
     let dir = tempfile::tempdir().unwrap();
-    let out = logfetch().args(["demo", "--records", "50", "--out"]).arg(dir.path().join("demo-out")).output().unwrap();
+    let out_dir = dir.path().join("demo-out");
+    let out = logfetch().args(["demo", "--duration", "7s", "--out"]).arg(&out_dir).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("flow"), "{stdout}");
-    let v = logfetch().arg("validate").arg(dir.path().join("demo-out/flow.ocsf.ndjson")).arg(dir.path().join("demo-out/dns.ocsf.ndjson")).output().unwrap();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // The summary table: one row per tenant and kind with events, batches, rejects, checkpoint.
+    let row = stdout.lines().find(|l| l.starts_with("demo-test") && l.contains("flow")).unwrap_or_else(|| panic!("{stdout}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    let events: u64 = cols[2].parse().unwrap();
+    assert!(events >= 3600, "an hour of one-per-second records: {row}");
+    assert!(cols[5..].join(" ").starts_with("watermark 20"), "{row}");
+    assert!(stdout.contains("\"class_uid\": 4001") && stdout.contains("\"class_uid\": 4003"), "two sample records");
+    // Every batch validates.
+    let mut files = Vec::new();
+    let mut stack = vec![out_dir.join("batches")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(!files.is_empty());
+    let v = logfetch().arg("validate").args(&files).output().unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
