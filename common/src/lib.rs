@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod ecs;
 pub mod event;
+pub mod spool;
 pub mod ocsf;
 pub mod time;
 pub mod validate;

@@ -63,6 +63,13 @@ pub struct ServiceConfig {
     /// Where on-demand pulls write (`incidents/<UTC>-<tenant>-<kind>/`).
     #[serde(default = "default_incidents_dir")]
     pub incidents_dir: PathBuf,
+    /// Bound of each push tenant's durable spool; when full, receivers push back.
+    #[serde(default = "default_spool_max_bytes")]
+    pub spool_max_bytes: u64,
+}
+
+fn default_spool_max_bytes() -> u64 {
+    256 * 1024 * 1024
 }
 
 fn default_data_dir() -> PathBuf {
@@ -90,6 +97,7 @@ impl Default for ServiceConfig {
             max_concurrent_runs: default_max_concurrent_runs(),
             shutdown_timeout: default_shutdown_timeout(),
             incidents_dir: default_incidents_dir(),
+            spool_max_bytes: default_spool_max_bytes(),
         }
     }
 }
@@ -182,8 +190,12 @@ pub struct ConnectionConfig {
     /// TLS certificate verification; only an explicit `false` turns it off.
     #[serde(default = "default_true")]
     pub tls_verify: bool,
-    /// Listener address for push sources (syslog, NSS, Cloud NSS).
+    /// Listener address for push sources (syslog, NSS, Cloud NSS). Setting it makes the tenant
+    /// a push tenant: records are received, not pulled.
     pub listen: Option<String>,
+    /// Longest accepted pushed record; longer ones are truncated and counted.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: usize,
     /// Records per page for pull APIs.
     pub page_size: Option<u32>,
     /// HTTP request timeout.
@@ -194,6 +206,9 @@ pub struct ConnectionConfig {
     pub max_retries: u32,
 }
 
+fn default_max_message() -> usize {
+    64 * 1024
+}
 fn default_http_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(60))
 }
@@ -212,6 +227,7 @@ impl Default for ConnectionConfig {
             ca_file: None,
             tls_verify: true,
             listen: None,
+            max_message_bytes: default_max_message(),
             page_size: None,
             timeout: default_http_timeout(),
             max_retries: default_retries(),

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod pull;
+pub mod push;
 pub mod registry;
 pub mod test_vendor;
 

@@ -3,6 +3,9 @@
 use crate::RecordParser;
 use crate::pull::{PullError, PullSettings, PullSource};
 
+/// Builds a vendor's push listener.
+pub type PushFactory = fn(&crate::push::PushSettings) -> Result<Box<dyn crate::push::PushSource>, crate::push::PushError>;
+
 /// Builds a vendor's pull source from resolved settings.
 pub type PullFactory = fn(&PullSettings) -> Result<Box<dyn PullSource>, PullError>;
 
@@ -14,15 +17,17 @@ pub struct VendorEntry {
     pub parser: Option<fn() -> Box<dyn RecordParser>>,
     /// The API pull transport, for vendors that have one.
     pub pull: Option<PullFactory>,
+    /// The push listener, for vendors that send (syslog, NSS).
+    pub push: Option<PushFactory>,
 }
 
 /// The registry: adding a vendor is one line here.
 pub const VENDORS: &[VendorEntry] = &[
-    VendorEntry { name: "test", description: "logfetch's own JSON-lines test format (demo and tests)", parser: Some(|| Box::new(crate::test_vendor::TestParser)), pull: Some(crate::test_vendor::api::build) },
-    VendorEntry { name: "cisco", description: "Cisco ASA / Secure Firewall (FTD) syslog", parser: None, pull: None },
-    VendorEntry { name: "paloalto", description: "Palo Alto Networks PAN-OS XML API and syslog", parser: None, pull: None },
-    VendorEntry { name: "sentinelone", description: "SentinelOne Data Lake / Deep Visibility", parser: None, pull: None },
-    VendorEntry { name: "zscaler", description: "Zscaler Internet Access NSS / Cloud NSS", parser: None, pull: None },
+    VendorEntry { name: "test", description: "logfetch's own JSON-lines test format (demo and tests)", parser: Some(|| Box::new(crate::test_vendor::TestParser)), pull: Some(crate::test_vendor::api::build), push: Some(crate::test_vendor::receiver::build) },
+    VendorEntry { name: "cisco", description: "Cisco ASA / Secure Firewall (FTD) syslog", parser: None, pull: None, push: None },
+    VendorEntry { name: "paloalto", description: "Palo Alto Networks PAN-OS XML API and syslog", parser: None, pull: None, push: None },
+    VendorEntry { name: "sentinelone", description: "SentinelOne Data Lake / Deep Visibility", parser: None, pull: None, push: None },
+    VendorEntry { name: "zscaler", description: "Zscaler Internet Access NSS / Cloud NSS", parser: None, pull: None, push: None },
 ];
 
 /// Vendor names, for config validation and `--help`.
@@ -45,5 +50,14 @@ pub fn pull_source_for(vendor: &str, settings: &PullSettings) -> Result<Box<dyn 
         Some(VendorEntry { pull: Some(make), .. }) => make(settings),
         Some(v) => Err(PullError::Config { tenant: settings.tenant.clone(), why: format!("the {} pull transport is not part of this build yet", v.description) }),
         None => Err(PullError::Config { tenant: settings.tenant.clone(), why: format!("unknown vendor `{vendor}`") }),
+    }
+}
+
+/// The push listener for `vendor`, or why there is none.
+pub fn push_source_for(vendor: &str, settings: &crate::push::PushSettings) -> Result<Box<dyn crate::push::PushSource>, crate::push::PushError> {
+    match VENDORS.iter().find(|v| v.name == vendor) {
+        Some(VendorEntry { push: Some(make), .. }) => make(settings),
+        Some(v) => Err(crate::push::PushError::Config { tenant: settings.tenant.clone(), why: format!("the {} push listener is not part of this build yet", v.description) }),
+        None => Err(crate::push::PushError::Config { tenant: settings.tenant.clone(), why: format!("unknown vendor `{vendor}`") }),
     }
 }

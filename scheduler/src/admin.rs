@@ -82,7 +82,15 @@ async fn tenants(State(st): State<AppState>) -> Response {
                 "ticks_skipped": s.ticks_skipped,
             }));
         }
-        out.push(json!({"id": t.id(), "vendor": t.vendor(), "enabled": t.enabled, "streams": streams}));
+        let mut tenant = json!({"id": t.id(), "vendor": t.vendor(), "enabled": t.enabled, "streams": streams});
+        if t.connection.listen.is_some() {
+            let p = stats.get(&(t.id().to_string(), "push".to_string())).cloned().unwrap_or_default();
+            tenant["push"] = json!({
+                "records_received": p.records_received, "records_rejected": p.records_rejected, "records_truncated": p.records_truncated,
+                "spool_bytes": p.spool_bytes, "backpressure_events": p.backpressure_events, "last_error": p.last_error,
+            });
+        }
+        out.push(tenant);
     }
     Json(json!({"tenants": out})).into_response()
 }

@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod metrics;
+pub mod push;
 pub mod runner;
 pub mod schedule;
 pub mod sink;

@@ -30,6 +30,14 @@ pub struct StreamStats {
     pub checkpoint_generation: Option<u64>,
     /// Time ranges given up because they were older than max_lookback.
     pub gaps_skipped_seconds: u64,
+    /// Push: records cut at the maximum message size.
+    pub records_truncated: u64,
+    /// Push: times the spool was full and the sender was slowed down.
+    pub backpressure_events: u64,
+    /// Push: records dropped (UDP, spool full).
+    pub records_dropped: u64,
+    /// Push: bytes waiting in the durable spool.
+    pub spool_bytes: u64,
 }
 
 /// Per sink.
@@ -98,6 +106,18 @@ impl Metrics {
         for ((t, k), s) in &streams {
             if let Some(d) = s.last_run_seconds {
                 let _ = writeln!(out, "logfetch_run_duration_seconds{{tenant=\"{}\",stream=\"{}\"}} {d}", esc(t), esc(k));
+            }
+        }
+        let push: [(&str, &str, &str, fn(&StreamStats) -> f64); 4] = [
+            ("logfetch_spool_bytes", "gauge", "Bytes waiting in the durable spool", |s| s.spool_bytes as f64),
+            ("logfetch_records_truncated_total", "counter", "Records cut at the maximum message size", |s| s.records_truncated as f64),
+            ("logfetch_backpressure_total", "counter", "Times a full spool slowed a sender down", |s| s.backpressure_events as f64),
+            ("logfetch_records_dropped_total", "counter", "Records dropped because the spool was full (UDP)", |s| s.records_dropped as f64),
+        ];
+        for (name, ty, help, get) in push {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {ty}");
+            for ((t, k), s) in streams.iter().filter(|((_, k), _)| k == "push") {
+                let _ = writeln!(out, "{name}{{tenant=\"{}\",stream=\"{}\"}} {}", esc(t), esc(k), get(s));
             }
         }
         let sinks = self.sinks();

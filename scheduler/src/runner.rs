@@ -122,40 +122,8 @@ impl StreamRun<'_> {
         Ok(())
     }
 
-    /// Delivers one batch to every sink; a retryable failure is retried with back-off for up to
-    /// `sink_retry_for`, then the run fails (nothing is dropped: the checkpoint has not moved).
     async fn deliver(&self, batch: &crate::batch::Batch) -> Result<(), RunError> {
-        for sink in self.sinks {
-            let started = Instant::now();
-            let mut wait = Duration::from_millis(200);
-            loop {
-                let t = Instant::now();
-                match sink.deliver(batch).await {
-                    Ok(()) => {
-                        self.metrics.sink(sink.name(), |s| {
-                            s.batches_ok += 1;
-                            s.events += batch.events as u64;
-                            s.bytes += batch.bytes(sink.format()).len() as u64;
-                            s.latency_seconds_sum += t.elapsed().as_secs_f64();
-                        });
-                        break;
-                    }
-                    Err(e) => {
-                        self.metrics.sink(sink.name(), |s| s.batches_failed += 1);
-                        if !e.is_retryable() || started.elapsed() >= self.plan.sink_retry_for || self.cancel.is_cancelled() {
-                            return Err(e.into());
-                        }
-                        tracing::warn!(tenant = %self.plan.tenant, stream = %self.plan.kind, sink = sink.name(), error = %e, "sink failed; batch waits and is retried");
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = self.cancel.cancelled() => return Err(e.into()),
-                        }
-                        wait = (wait * 2).min(Duration::from_secs(10));
-                    }
-                }
-            }
-        }
-        Ok(())
+        deliver_to_all(self.sinks, batch, self.metrics, Some(self.plan.sink_retry_for), &self.cancel).await.map_err(RunError::from)
     }
 
     /// Fetches, parses and delivers one page; returns the events delivered.
@@ -294,4 +262,42 @@ impl StreamRun<'_> {
         }
         Ok(summary)
     }
+}
+
+/// Delivers one batch to every sink. A retryable failure is retried with back-off for up to
+/// `retry_for` (`None`: until cancelled), then the error is returned; nothing is dropped, since
+/// the caller has not moved its checkpoint or spool position.
+pub async fn deliver_to_all(sinks: &[Arc<dyn Sink>], batch: &crate::batch::Batch, metrics: &Metrics, retry_for: Option<Duration>, cancel: &CancellationToken) -> Result<(), SinkError> {
+    for sink in sinks {
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(200);
+        loop {
+            let t = Instant::now();
+            match sink.deliver(batch).await {
+                Ok(()) => {
+                    metrics.sink(sink.name(), |s| {
+                        s.batches_ok += 1;
+                        s.events += batch.events as u64;
+                        s.bytes += batch.bytes(sink.format()).len() as u64;
+                        s.latency_seconds_sum += t.elapsed().as_secs_f64();
+                    });
+                    break;
+                }
+                Err(e) => {
+                    metrics.sink(sink.name(), |s| s.batches_failed += 1);
+                    let out_of_time = retry_for.is_some_and(|r| started.elapsed() >= r);
+                    if !e.is_retryable() || out_of_time || cancel.is_cancelled() {
+                        return Err(e);
+                    }
+                    tracing::warn!(tenant = %batch.tenant, stream = %batch.kind, sink = sink.name(), error = %e, "sink failed; the batch waits and is retried");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = cancel.cancelled() => return Err(e),
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -68,6 +68,8 @@ pub struct Service {
     pub store: Arc<SledCheckpointStore>,
     pub metrics: Arc<Metrics>,
     streams: Mutex<BTreeMap<(String, LogKind), StreamHandle>>,
+    /// Push tenants: listener + spool drain, with the config fingerprint they started from.
+    pushes: Mutex<BTreeMap<String, (String, CancellationToken, tokio::task::JoinHandle<()>)>>,
     global: Arc<Semaphore>,
     tenant_limits: Mutex<BTreeMap<String, (Arc<Semaphore>, RateLimiter)>>,
     pub pulls: Mutex<BTreeMap<String, PullJob>>,
@@ -168,6 +170,7 @@ impl Service {
             store: Arc::new(store),
             metrics: Arc::new(Metrics::default()),
             streams: Mutex::new(BTreeMap::new()),
+            pushes: Mutex::new(BTreeMap::new()),
             tenant_limits: Mutex::new(BTreeMap::new()),
             pulls: Mutex::new(BTreeMap::new()),
             shutdown: CancellationToken::new(),
@@ -183,8 +186,9 @@ impl Service {
     pub async fn reconcile(self: &Arc<Self>) {
         let cfg = self.config.lock().await.clone();
         let mut streams = self.streams.lock().await;
+        self.reconcile_push(&cfg).await;
         let mut wanted = BTreeMap::new();
-        for t in cfg.tenants.iter().filter(|t| t.enabled) {
+        for t in cfg.tenants.iter().filter(|t| t.enabled && t.connection.listen.is_none()) {
             for kind in &t.kinds {
                 wanted.insert((t.id().to_string(), *kind), (t.clone(), fingerprint(&cfg, t)));
             }
@@ -207,6 +211,74 @@ impl Service {
             }
             let handle = self.clone().spawn_stream(cfg.clone(), t, key.1, fp).await;
             streams.insert(key, handle);
+        }
+    }
+
+    async fn reconcile_push(self: &Arc<Self>, cfg: &Arc<Config>) {
+        let mut pushes = self.pushes.lock().await;
+        let wanted: BTreeMap<String, (TenantConfig, String)> =
+            cfg.tenants.iter().filter(|t| t.enabled && t.connection.listen.is_some()).map(|t| (t.id().to_string(), (t.clone(), format!("{:?}", (t, t.routes(cfg)))))).collect();
+        let keys: Vec<String> = pushes.keys().cloned().collect();
+        for k in keys {
+            if wanted.get(&k).map(|(_, fp)| fp) != pushes.get(&k).map(|(fp, _, _)| fp) {
+                if let Some((_, c, task)) = pushes.remove(&k) {
+                    tracing::info!(tenant = %k, "stopping push listener (removed or changed)");
+                    c.cancel();
+                    let _ = task.await;
+                }
+            }
+        }
+        for (id, (t, fp)) in wanted {
+            if pushes.contains_key(&id) {
+                continue;
+            }
+            let cancel = self.shutdown.child_token();
+            let span = tracing::info_span!("push", tenant = %id);
+            let task = tokio::spawn(self.clone().push_tenant(cfg.clone(), t, cancel.clone()).instrument(span));
+            pushes.insert(id, (fp, cancel, task));
+        }
+    }
+
+    async fn push_tenant(self: Arc<Self>, cfg: Arc<Config>, t: TenantConfig, cancel: CancellationToken) {
+        let id = t.id().to_string();
+        let fail = |e: String| {
+            tracing::error!(error = %e, "push tenant not started");
+            self.metrics.stream(&id, "push", |s| s.last_error = Some(e));
+        };
+        let spool = match logfetch_common::spool::Spool::open(self.store.db(), &id, cfg.service.spool_max_bytes) {
+            Ok(s) => Arc::new(s),
+            Err(e) => return fail(e.to_string()),
+        };
+        let settings = logfetch_connectors::push::PushSettings { tenant: id.clone(), listen: t.connection.listen.clone().unwrap_or_default(), max_message_bytes: t.connection.max_message_bytes };
+        let source = match logfetch_connectors::registry::push_source_for(t.vendor(), &settings) {
+            Ok(s) => s,
+            Err(e) => return fail(e.to_string()),
+        };
+        let (parser, sinks) = match (logfetch_connectors::registry::parser_for(t.vendor()), build_sinks(&cfg, &t)) {
+            (Ok(p), Ok(s)) => (p, s),
+            (Err(e), _) | (_, Err(e)) => return fail(e),
+        };
+        let routes = t.routes(&cfg);
+        let plan = crate::push::DrainPlan {
+            tenant: id.clone(),
+            kinds: t.kinds.clone(),
+            batch_max_events: routes.iter().map(|s| s.batch_max_events).min().unwrap_or(5000),
+            batch_max_bytes: routes.iter().map(|s| s.batch_max_bytes).min().unwrap_or(8 << 20),
+            flush_interval: routes.iter().map(|s| s.flush_interval.get()).min().unwrap_or(Duration::from_secs(5)),
+            rejects_dir: cfg.service.data_dir.join("rejects"),
+        };
+        let mut ctx = ParseContext::new(&id, t.tz());
+        ctx.keep_raw = t.keep_raw;
+        let observer = Arc::new(crate::push::MetricsObserver { tenant: id.clone(), metrics: self.metrics.clone(), bound: std::sync::Mutex::new(None) });
+        let drain = tokio::spawn(crate::push::drain(plan, spool.clone(), parser, ctx, sinks, self.metrics.clone(), cancel.clone()).instrument(tracing::Span::current()));
+        if let Err(e) = source.run(spool, observer, cancel.clone()).await {
+            fail(e.to_string());
+            cancel.cancel();
+        }
+        match drain.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "spool drain failed"),
+            Err(e) => tracing::error!(error = %e, "spool drain task failed"),
+            Ok(Ok(())) => {}
         }
     }
 
@@ -344,9 +416,13 @@ impl Service {
     pub async fn stop(&self, timeout: Duration) -> bool {
         self.shutdown.cancel();
         let handles: Vec<_> = std::mem::take(&mut *self.streams.lock().await).into_values().collect();
+        let pushes: Vec<_> = std::mem::take(&mut *self.pushes.lock().await).into_values().collect();
         let all = async {
             for h in handles {
                 let _ = h.task.await;
+            }
+            for (_, _, task) in pushes {
+                let _ = task.await;
             }
         };
         tokio::time::timeout(timeout, all).await.is_ok()

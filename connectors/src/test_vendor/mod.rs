@@ -9,6 +9,7 @@
 //! ```
 
 pub mod api;
+pub mod receiver;
 
 use logfetch_common::event::{
     Direction, Disposition, DnsActivity, DnsAnswer, DnsEvent, Envelope, Event, FlowActivity, FlowEvent, protocol_number, rcode_from_text,

@@ -1,0 +1,156 @@
+//! Draining a push tenant's spool: records are read in order, parsed, grouped per kind into
+//! batches closed by size or by age (the sinks' flush interval), delivered to every sink, and
+//! only then removed from the spool.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use logfetch_common::spool::{Spool, SpoolError};
+use logfetch_common::{Event, Format, LogKind};
+use logfetch_connectors::push::PushObserver;
+use logfetch_connectors::{ParseContext, ParseOutcome, RecordParser};
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::build_batches;
+use crate::metrics::Metrics;
+use crate::runner::deliver_to_all;
+use crate::sink::Sink;
+
+/// How a push tenant's spool is drained.
+#[derive(Debug, Clone)]
+pub struct DrainPlan {
+    pub tenant: String,
+    pub kinds: Vec<LogKind>,
+    pub batch_max_events: usize,
+    pub batch_max_bytes: usize,
+    /// A batch smaller than `batch_max_events` is closed once its oldest record is this old.
+    pub flush_interval: Duration,
+    pub rejects_dir: PathBuf,
+}
+
+/// Counts listener activity into the metrics (stream name `push`).
+pub struct MetricsObserver {
+    pub tenant: String,
+    pub metrics: Arc<Metrics>,
+    pub bound: std::sync::Mutex<Option<std::net::SocketAddr>>,
+}
+
+impl PushObserver for MetricsObserver {
+    fn listening(&self, addr: std::net::SocketAddr) {
+        *self.bound.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
+    }
+    fn received(&self, records: u64, _bytes: u64) {
+        self.metrics.stream(&self.tenant, "push", |s| s.records_received += records);
+    }
+    fn truncated(&self, n: u64) {
+        self.metrics.stream(&self.tenant, "push", |s| s.records_truncated += n);
+    }
+    fn backpressure(&self, dropped: u64) {
+        self.metrics.stream(&self.tenant, "push", |s| {
+            s.backpressure_events += 1;
+            s.records_dropped += dropped;
+        });
+    }
+}
+
+fn write_rejects(plan: &DrainPlan, rejects: &[(u64, String, String)]) -> std::io::Result<()> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    let dir = plan.rejects_dir.join(format!("tenant={}", plan.tenant));
+    std::fs::create_dir_all(&dir)?;
+    let f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("kind=push.ndjson"))?;
+    let mut w = std::io::BufWriter::new(f);
+    for (seq, reason, record) in rejects {
+        serde_json::to_writer(&mut w, &serde_json::json!({"tenant": plan.tenant, "spool_seq": seq, "reason": reason, "record": record, "rejected_at": Utc::now()}))?;
+        w.write_all(b"\n")?;
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_data()
+}
+
+/// Drains the spool until cancelled; on cancellation, what is already spooled stays for the next
+/// start (it is durable), so shutdown never waits on a slow sink.
+#[allow(clippy::too_many_arguments)]
+pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordParser>, ctx: ParseContext, sinks: Vec<Arc<dyn Sink>>, metrics: Arc<Metrics>, cancel: CancellationToken) -> Result<(), SpoolError> {
+    let mut formats: Vec<Format> = sinks.iter().map(|s| s.format()).collect();
+    formats.sort();
+    formats.dedup();
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        metrics.stream(&plan.tenant, "push", |s| s.spool_bytes = spool.bytes());
+        let recs = spool.peek(plan.batch_max_events)?;
+        let Some((_, oldest)) = recs.first() else {
+            tokio::select! {
+                _ = spool.wait(Duration::from_secs(1)) => {}
+                _ = cancel.cancelled() => return Ok(()),
+            }
+            continue;
+        };
+        let age = (Utc::now() - oldest.received_at).to_std().unwrap_or(Duration::ZERO);
+        if recs.len() < plan.batch_max_events && age < plan.flush_interval {
+            tokio::select! {
+                _ = tokio::time::sleep((plan.flush_interval - age).min(Duration::from_millis(200))) => {}
+                _ = cancel.cancelled() => return Ok(()),
+            }
+            continue;
+        }
+        let first_seq = recs.first().map_or(0, |r| r.0);
+        let last_seq = recs.last().map_or(0, |r| r.0);
+        let mut by_kind: BTreeMap<LogKind, Vec<Event>> = BTreeMap::new();
+        let mut rejects = Vec::new();
+        let mut skipped = 0u64;
+        for (seq, r) in &recs {
+            match parser.parse(&r.line, &ctx) {
+                ParseOutcome::Events(evs) => {
+                    for ev in evs {
+                        if plan.kinds.contains(&ev.kind()) {
+                            by_kind.entry(ev.kind()).or_default().push(ev);
+                        } else {
+                            skipped += 1;
+                        }
+                    }
+                }
+                ParseOutcome::Skipped { .. } => skipped += 1,
+                ParseOutcome::Rejected { reason } => rejects.push((*seq, reason, r.line.clone())),
+            }
+        }
+        if let Err(e) = write_rejects(&plan, &rejects) {
+            tracing::error!(tenant = %plan.tenant, error = %e, "cannot write the rejects file; the records stay spooled");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        let mut delivered = true;
+        for (kind, events) in &by_kind {
+            let (a, b) = (first_seq.to_string(), last_seq.to_string());
+            let batches = build_batches(&plan.tenant, *kind, &[&plan.tenant, kind.as_str(), "spool", &a, &b], events, &formats, plan.batch_max_events, plan.batch_max_bytes);
+            for batch in &batches {
+                // Push data has nowhere else to wait: retry until the sink recovers or we stop.
+                if let Err(e) = deliver_to_all(&sinks, batch, &metrics, None, &cancel).await {
+                    tracing::error!(tenant = %plan.tenant, error = %e, "delivery stopped; records stay in the spool");
+                    delivered = false;
+                    break;
+                }
+            }
+            if !delivered {
+                break;
+            }
+            metrics.stream(&plan.tenant, kind.as_str(), |s| s.events_emitted += events.len() as u64);
+        }
+        if !delivered {
+            continue;
+        }
+        spool.ack_through(last_seq).await?;
+        metrics.stream(&plan.tenant, "push", |s| {
+            s.records_rejected += rejects.len() as u64;
+            s.records_skipped += skipped;
+            s.spool_bytes = spool.bytes();
+            s.last_run_end = Some(Utc::now());
+        });
+    }
+}
