@@ -220,10 +220,18 @@ fn daemon_collects_reports_status_and_metrics_and_stops_on_sigterm() {
     assert!(status.status.success(), "{text} {}", String::from_utf8_lossy(&status.stderr));
     assert!(text.lines().any(|l| l.starts_with("e2e") && l.contains("flow")), "{text}");
 
-    // While the daemon holds the store, the CLI says to use the admin API.
+    // While the daemon holds the store, `checkpoint` goes through its admin API.
+    let admin_cfg = dir.path().join("admin.toml");
+    std::fs::write(&admin_cfg, std::fs::read_to_string(&cfg).unwrap().replace("127.0.0.1:0", &addr)).unwrap();
+    let cp = Command::new(bin()).args(["checkpoint", "list", "-c"]).arg(&admin_cfg).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&cp.stdout), String::from_utf8_lossy(&cp.stderr));
+    assert!(cp.status.success(), "{err}");
+    assert!(err.contains("going through its admin API"), "{err}");
+    assert!(out.lines().any(|l| l.starts_with("e2e") && l.contains("flow") && l.contains("watermark")), "{out}");
+    // Without a reachable admin API it says both things.
     let cp = Command::new(bin()).args(["checkpoint", "list", "-c"]).arg(&cfg).output().unwrap();
     let err = String::from_utf8_lossy(&cp.stderr);
-    assert!(!cp.status.success() && err.contains("locked by another process"), "{err}");
+    assert!(!cp.status.success() && err.contains("locked by another process") && err.contains("admin API did not answer"), "{err}");
 
     kill(&daemon.0, 15);
     let mut daemon = daemon;

@@ -1,5 +1,5 @@
-//! `logfetch checkpoint list|show|reset|set`. Works on the store directly, which sled allows
-//! only while the daemon is stopped; while it runs, the error says to use the admin API.
+//! `logfetch checkpoint list|show|reset|set`. Works on the store directly while no daemon runs;
+//! while one does (sled holds an exclusive lock), the same operations go through its admin API.
 
 use std::process::ExitCode;
 
@@ -45,7 +45,57 @@ pub enum CheckpointCommand {
     },
 }
 
+/// The same operations through a running daemon's admin API.
+fn via_admin(cmd: &CheckpointCommand, cfg: &logfetch_config::Config) -> anyhow::Result<ExitCode> {
+    use reqwest::Method;
+    let req = |m: Method, p: &str, b: Option<serde_json::Value>| super::status::admin_request(cfg, None, m, p, b);
+    eprintln!("(the daemon holds the checkpoint store; going through its admin API at {})", cfg.service.admin_listen);
+    match cmd {
+        CheckpointCommand::List { .. } => {
+            let v = req(Method::GET, "/api/v1/checkpoints", None)?;
+            for c in v.as_array().into_iter().flatten() {
+                println!("{:<20} {:<8} generation={:<6} updated={} value={}", c["tenant"].as_str().unwrap_or("?"), c["stream"].as_str().unwrap_or("?"), c["generation"], c["updated_at"].as_str().unwrap_or("?"), c["value"]);
+            }
+        }
+        CheckpointCommand::Show { tenant, stream, .. } => {
+            let v = req(Method::GET, "/api/v1/checkpoints", None)?;
+            let found = v.as_array().into_iter().flatten().find(|c| c["tenant"] == tenant.as_str() && c["stream"] == stream.as_str());
+            match found {
+                Some(c) => println!("{}", serde_json::to_string_pretty(c)?),
+                None => bail!("no checkpoint for tenant `{tenant}` stream `{stream}`"),
+            }
+        }
+        CheckpointCommand::Reset { tenant, stream, .. } => {
+            let v = req(Method::DELETE, &format!("/api/v1/checkpoints/{tenant}/{stream}"), None)?;
+            println!("{}", if v["removed"] == true { format!("reset tenant `{tenant}` stream `{stream}`") } else { format!("tenant `{tenant}` stream `{stream}` had no checkpoint") });
+        }
+        CheckpointCommand::Set { tenant, stream, value, .. } => {
+            let body: serde_json::Value = serde_json::from_str(value).context("the value must be JSON")?;
+            let v = req(Method::PUT, &format!("/api/v1/checkpoints/{tenant}/{stream}"), Some(body))?;
+            println!("tenant `{tenant}` stream `{stream}` now at generation {}", v["generation"]);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_of(cmd: &CheckpointCommand) -> &ConfigPath {
+    match cmd {
+        CheckpointCommand::List { config } | CheckpointCommand::Show { config, .. } | CheckpointCommand::Reset { config, .. } | CheckpointCommand::Set { config, .. } => config,
+    }
+}
+
 pub fn run(cmd: CheckpointCommand) -> anyhow::Result<ExitCode> {
+    if let CheckpointCommand::Reset { yes: false, tenant, stream, .. } = &cmd {
+        bail!("resetting makes tenant `{tenant}` stream `{stream}` collect again from its initial_lookback; add --yes to do it");
+    }
+    let cfg = super::load_config(&config_of(&cmd).config)?;
+    match super::open_store(&cfg) {
+        Err(e) if e.downcast_ref::<logfetch_common::checkpoint::CheckpointError>().is_some_and(|c| matches!(c, logfetch_common::checkpoint::CheckpointError::Locked { .. })) => {
+            return via_admin(&cmd, &cfg).map_err(|admin_err| anyhow::anyhow!("{e}\nand the admin API did not answer: {admin_err:#}"));
+        }
+        Err(e) => return Err(e),
+        Ok(store) => drop(store),
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         match cmd {
