@@ -5,6 +5,7 @@
 //!
 //! Adding a vendor: a folder with its parser, and one line in [`registry::VENDORS`].
 
+pub mod cisco;
 pub mod http;
 pub mod pull;
 pub mod push;

@@ -1,0 +1,166 @@
+//! The syslog header in front of `%ASA-…`/`%FTD-…` messages (cisco.md §2): optional `<PRI>`,
+//! RFC 3164 / RFC 5424 / ISO / ASA timestamps (with or without year and zone), host, program
+//! tag, facility text, then `%PREFIX[-class]-severity-msgid[:]`.
+
+/// The parsed header, borrowing from the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub pri: Option<u8>,
+    /// The device timestamp text, as written (the last one when there are two).
+    pub timestamp: Option<String>,
+    pub host: Option<&'a str>,
+    /// `ASA`, `FTD`, `NGIPS`, `FWSM`, `PIX`.
+    pub product: &'a str,
+    pub class: Option<&'a str>,
+    pub severity: u8,
+    pub msgid: u32,
+    /// The message after `%…-msgid:`.
+    pub body: &'a str,
+}
+
+const PREFIXES: [&str; 5] = ["%ASA-", "%FTD-", "%NGIPS-", "%FWSM-", "%PIX-"];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+fn is_time(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() >= 8 && b[2] == b':' && b[5] == b':' && b[..2].iter().all(u8::is_ascii_digit)
+}
+fn is_year(t: &str) -> bool {
+    t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit())
+}
+fn is_iso(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() >= 19 && b[4] == b'-' && b[7] == b'-' && (b[10] == b'T' || b[10] == b' ') && b[..4].iter().all(u8::is_ascii_digit)
+}
+
+/// Finds the `%PREFIX-` marker and splits the line there.
+fn find_marker(line: &str) -> Option<(usize, &'static str)> {
+    PREFIXES.iter().filter_map(|p| line.find(p).map(|i| (i, *p))).min_by_key(|(i, _)| *i)
+}
+
+/// Parses the header; `None` when the line has no Cisco message marker.
+pub fn parse(line: &str) -> Option<Header<'_>> {
+    let (at, prefix) = find_marker(line)?;
+    let after = &line[at + prefix.len()..];
+    let product = &prefix[1..prefix.len() - 1];
+    // `[class-]severity-msgid` up to `:` or whitespace.
+    let tag_end = after.find([':', ' ']).unwrap_or(after.len());
+    let tag = &after[..tag_end];
+    let mut parts = tag.rsplitn(3, '-');
+    let msgid: u32 = parts.next()?.parse().ok()?;
+    let severity: u8 = parts.next()?.parse().ok().filter(|s: &u8| *s <= 7)?;
+    let class = parts.next();
+    let body = after[tag_end..].trim_start_matches(':').trim_start();
+
+    // Everything before the marker: PRI, timestamps, host, program, facility text.
+    let mut head = &line[..at];
+    let mut pri = None;
+    if let Some(rest) = head.strip_prefix('<') {
+        if let Some((n, r)) = rest.split_once('>') {
+            if let Ok(v) = n.parse::<u8>() {
+                pri = Some(v);
+                head = r;
+                // RFC 5424: version digit after PRI.
+                if let Some(r2) = head.strip_prefix("1 ") {
+                    head = r2;
+                }
+            }
+        }
+    }
+    let toks: Vec<&str> = head.split_whitespace().map(|t| t.trim_end_matches(':')).filter(|t| !t.is_empty()).collect();
+    let mut used = vec![false; toks.len()];
+    let mut timestamp = None;
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        if is_iso(t) {
+            timestamp = Some(t.to_string());
+            used[i] = true;
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        if DAYS.contains(&t) && toks.get(i + 1).is_some_and(|m| MONTHS.contains(m)) {
+            j += 1;
+        }
+        if MONTHS.contains(&toks[j]) && toks.get(j + 1).is_some_and(|d| d.len() <= 2 && d.bytes().all(|b| b.is_ascii_digit())) {
+            let mut k = j + 2;
+            let mut parts = vec![toks[j], toks[j + 1]];
+            if toks.get(k).is_some_and(|y| is_year(y)) && toks.get(k + 1).is_some_and(|t| is_time(t)) {
+                parts.push(toks[k]);
+                parts.push(toks[k + 1]);
+                k += 2;
+            } else if toks.get(k).is_some_and(|t| is_time(t)) {
+                parts.push(toks[k]);
+                k += 1;
+                if toks.get(k).is_some_and(|y| is_year(y)) {
+                    parts.push(toks[k]);
+                    k += 1;
+                }
+            } else {
+                i += 1;
+                continue;
+            }
+            if toks.get(k).is_some_and(|z| z.len() <= 5 && z.chars().all(|c| c.is_ascii_uppercase()) && logfetch_common::time::zone_abbreviation_offset(z).is_some()) {
+                parts.push(toks[k]);
+                k += 1;
+            }
+            timestamp = Some(parts.join(" "));
+            for u in used.iter_mut().take(k).skip(i) {
+                *u = true;
+            }
+            i = k;
+            continue;
+        }
+        i += 1;
+    }
+    // The host: the first leftover token that is not facility text (`LOCAL4.WARNING`), a
+    // program tag (`CiscoASA[999]`, `SFIMS`) or an RFC 5424 nil value.
+    let host = toks.iter().zip(&used).filter(|(_, u)| !**u).map(|(t, _)| *t).find(|t| {
+        let facility = t.contains('.') && t.chars().any(|c| c.is_ascii_uppercase()) && t.split('.').all(|p| p.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        *t != "-" && !t.contains('[') && !facility && *t != "SFIMS"
+    });
+    Some(Header { pri, timestamp, host, product, class, severity, msgid, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(line: &str) -> Header<'_> {
+        parse(line).unwrap_or_else(|| panic!("no header in {line}"))
+    }
+
+    #[test]
+    fn header_variants_of_cisco_md_section_2() {
+        let x = h("Apr 29 2013 12:59:50: %ASA-6-302013: Built");
+        assert_eq!((x.timestamp.as_deref(), x.host, x.severity, x.msgid, x.body), (Some("Apr 29 2013 12:59:50"), None, 6, 302013, "Built"));
+        let x = h("Dec 11 2018 08:01:31 10.1.1.1: %ASA-6-302014: Teardown");
+        assert_eq!(x.host, Some("10.1.1.1"));
+        let x = h("Oct 10 2018 12:34:56 localhost CiscoASA[999]: %ASA-6-302013: Built");
+        assert_eq!((x.host, x.msgid), (Some("localhost"), 302013));
+        let x = h("Apr 17 2020 14:08:08 SNL-ASA-VPN-A01 : %ASA-6-302016: Teardown");
+        assert_eq!(x.host, Some("SNL-ASA-VPN-A01"));
+        let x = h("Apr 15 2014 09:34:34 EDT: %ASA-session-5-106100: access-list");
+        assert_eq!((x.timestamp.as_deref(), x.class, x.severity, x.host), (Some("Apr 15 2014 09:34:34 EDT"), Some("session"), 5, None));
+        let x = h("Aug 15 2012 23:30:09 : %ASA-6-302016 Teardown UDP");
+        assert_eq!((x.msgid, x.body), (302016, "Teardown UDP"));
+        let x = h("2019-08-26T23:11:03Z siem-ftd  %FTD-1-430003: EventPriority: Low");
+        assert_eq!((x.timestamp.as_deref(), x.host, x.product, x.msgid), (Some("2019-08-26T23:11:03Z"), Some("siem-ftd"), "FTD", 430003));
+        let x = h("May  5 17:51:17 dev01: %FTD-7-710005: UDP request");
+        assert_eq!((x.timestamp.as_deref(), x.host), (Some("May 5 17:51:17"), Some("dev01")));
+        let x = h("<166>Aug 18 2026 18:24:29 asa-fw-01 : %ASA-6-302020: Built");
+        assert_eq!((x.pri, x.host), (Some(166), Some("asa-fw-01")));
+        let x = h("LOCAL4.WARNING: fw-1 %ASA-4-106023: Deny");
+        assert_eq!((x.host, x.timestamp.clone()), (Some("fw-1"), None));
+        let x = h("%NGIPS-1-430002: SrcIP: 1.1.1.1");
+        assert_eq!((x.product, x.host, x.timestamp.clone()), ("NGIPS", None, None));
+        let x = h("May  5 17:51:17 relay: Apr 29 2013 12:59:50: %ASA-6-302013: Built");
+        assert_eq!(x.timestamp.as_deref(), Some("Apr 29 2013 12:59:50"), "the device's own timestamp wins");
+        let x = h("<166>1 2024-05-01T10:00:00.123+02:00 fw1 - - - - %ASA-6-302013: Built");
+        assert_eq!((x.timestamp.as_deref(), x.host), (Some("2024-05-01T10:00:00.123+02:00"), Some("fw1")));
+        assert!(parse("just some text").is_none());
+        assert!(parse("%ASA-x-302013: bad").is_none());
+    }
+}

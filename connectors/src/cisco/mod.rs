@@ -1,0 +1,307 @@
+//! Cisco ASA and Secure Firewall (FTD) syslog: header ([`header`]), ASA message families
+//! ([`asa`]), FTD key/value connection events ([`ftd`]), and the mapping to common events here.
+//!
+//! Teardown messages carry no direction; the parser remembers the orientation of recent Built
+//! messages by connection id (bounded), and otherwise treats the side on a well-known port as
+//! the responder.
+
+pub mod asa;
+pub mod ftd;
+pub mod header;
+pub mod lexer;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use logfetch_common::event::{Direction, Disposition, DnsActivity, DnsEvent, Endpoint, Envelope, Event, FlowActivity, FlowEvent, Severity};
+
+use crate::{ParseContext, ParseOutcome, RecordParser};
+use asa::{AsaFlow, Side, Verb};
+
+/// Connection ids remembered for orienting Teardown messages.
+const CONN_MEMORY: usize = 200_000;
+
+#[derive(Default)]
+struct ConnMemory {
+    /// conn id -> initiator (ip, port) as the Built message oriented it.
+    map: HashMap<String, (IpAddr, Option<u16>)>,
+    order: VecDeque<String>,
+}
+
+/// The Cisco record parser.
+#[derive(Default)]
+pub struct CiscoParser {
+    conns: Mutex<ConnMemory>,
+}
+
+fn endpoint(s: &Side<'_>) -> Endpoint {
+    Endpoint {
+        ip: s.ip,
+        port: s.port,
+        interface: s.ifc.map(str::to_string),
+        nat_ip: s.mapped_ip.filter(|m| Some(*m) != s.ip),
+        nat_port: s.mapped_port.filter(|_| s.mapped_ip.is_some_and(|m| Some(m) != s.ip) || s.mapped_port != s.port),
+        user: s.user.map(str::to_string),
+        hostname: s.host.map(str::to_string),
+        ..Endpoint::default()
+    }
+}
+
+fn is_service_port(p: Option<u16>) -> bool {
+    p.is_some_and(|p| p < 1024)
+}
+
+impl CiscoParser {
+    fn remember(&self, id: &str, src: &Side<'_>) {
+        let Some(ip) = src.ip else { return };
+        let mut m = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if m.map.insert(id.to_string(), (ip, src.port)).is_none() {
+            m.order.push_back(id.to_string());
+            if m.order.len() > CONN_MEMORY {
+                if let Some(old) = m.order.pop_front() {
+                    m.map.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Orients a Teardown: by the remembered Built, else by ports.
+    fn orient(&self, f: &mut AsaFlow<'_>) {
+        let known = f.conn_id.and_then(|id| {
+            let mut m = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+            m.map.remove(id)
+        });
+        let swap = match known {
+            Some((ip, port)) => f.dst.ip == Some(ip) && f.dst.port == port,
+            None => is_service_port(f.src.port) && !is_service_port(f.dst.port),
+        };
+        if swap {
+            std::mem::swap(&mut f.src, &mut f.dst);
+            // A trailing user belongs to whoever initiated.
+            if f.src.user.is_none() {
+                f.src.user = f.dst.user.take();
+            }
+        }
+    }
+
+    fn asa<'a>(&self, h: &header::Header<'a>) -> Result<Option<AsaFlow<'a>>, String> {
+        let b = h.body;
+        Ok(Some(match h.msgid {
+            302013 | 302015 | 302022 => {
+                let f = asa::connection(b)?;
+                if let Some(id) = f.conn_id {
+                    self.remember(id, &f.src);
+                }
+                f
+            }
+            302014 | 302016 | 302023 => {
+                let mut f = asa::connection(b)?;
+                self.orient(&mut f);
+                f
+            }
+            302020 | 302021 => asa::icmp(b)?,
+            106023 | 106010 | 106014 => asa::deny_src_dst(b)?,
+            106100 => asa::acl_log(b)?,
+            106001 | 106006 | 106007 | 106015 | 106016 | 106021 | 710003 | 710005 | 410001 => asa::from_to(h.msgid, b)?,
+            305011 | 305012 => asa::nat(b)?,
+            338001..=338008 | 338101..=338104 | 338201 | 338202 => asa::dynamic_filter(b)?,
+            _ => return Ok(None),
+        }))
+    }
+}
+
+fn envelope(h: &header::Header<'_>, line: &str, ctx: &ParseContext) -> Result<Envelope, String> {
+    let time = match &h.timestamp {
+        Some(t) => logfetch_common::time::parse_vendor_time(t, ctx.tz, ctx.now).map_err(|e| format!("header timestamp: {e}"))?,
+        // Raw messages without a syslog header: the time they were read.
+        None => ctx.now,
+    };
+    let product = match h.product {
+        "FTD" | "NGIPS" => "Secure Firewall Threat Defense",
+        "FWSM" => "FWSM",
+        "PIX" => "PIX",
+        _ => "ASA",
+    };
+    let mut env = Envelope::new(&ctx.tenant, "Cisco", product, "cisco", time, None, line);
+    env.original_time = h.timestamp.clone();
+    env.event_code = Some(format!("{}-{}-{}", h.product, h.severity, h.msgid));
+    env.severity = Severity::from_syslog(h.severity);
+    env.observer.hostname = h.host.map(str::to_string);
+    if !ctx.keep_raw {
+        env.raw = None;
+    }
+    Ok(env)
+}
+
+fn map_asa(f: AsaFlow<'_>, msgid: u32, env: Envelope) -> FlowEvent {
+    let activity = match (f.verb, msgid) {
+        (Verb::Built, _) => FlowActivity::Open,
+        (Verb::Teardown, _) => FlowActivity::Close,
+        (Verb::Denied, _) | (Verb::Dropped, _) => FlowActivity::Refuse,
+        (Verb::Permitted | Verb::Monitored, _) => FlowActivity::Traffic,
+    };
+    let mut e = FlowEvent::new(env, activity);
+    e.src = endpoint(&f.src);
+    e.dst = endpoint(&f.dst);
+    e.protocol_num = f.protocol;
+    e.direction = match f.direction {
+        Some("inbound") => Direction::Inbound,
+        Some("outbound") => Direction::Outbound,
+        _ => Direction::Unknown,
+    };
+    e.disposition = match f.verb {
+        Verb::Built | Verb::Teardown | Verb::Permitted => Disposition::Allowed,
+        Verb::Denied => Disposition::Blocked,
+        Verb::Dropped => Disposition::Dropped,
+        Verb::Monitored => Disposition::Alert,
+    };
+    e.session_id = f.conn_id.map(str::to_string);
+    e.bytes_total = f.bytes;
+    e.duration_ms = f.duration_ms;
+    if activity == FlowActivity::Close {
+        e.end_time = Some(e.envelope.time);
+        e.start_time = f.duration_ms.map(|d| e.envelope.time - chrono::Duration::milliseconds(d as i64));
+    } else if activity == FlowActivity::Open {
+        e.start_time = Some(e.envelope.time);
+    }
+    e.reason = f.reason.map(str::to_string);
+    e.rule = f.rule.map(str::to_string);
+    e.user = f.src.user.or(f.dst.user).map(str::to_string);
+    let um = &mut e.envelope.unmapped;
+    if let Some(h) = f.hit_count {
+        um.insert("hit_count".into(), h.into());
+    }
+    if let Some((t, c)) = f.icmp {
+        um.insert("icmp_type".into(), t.into());
+        um.insert("icmp_code".into(), c.into());
+    }
+    if let Some(d) = f.domain {
+        um.insert("dynamic_filter_domain".into(), d.into());
+        e.dst.hostname = Some(d.to_string()).filter(|d| d.parse::<IpAddr>().is_err() && !d.contains('/'));
+    }
+    if f.nat_only {
+        um.insert("nat_translation".into(), true.into());
+    }
+    e
+}
+
+/// User values FTD writes when there is no user.
+fn real_user(u: &str) -> Option<&str> {
+    match u {
+        "No Authentication Required" | "Not Found" | "Unknown" | "Pending" => None,
+        _ => Some(u),
+    }
+}
+
+fn map_ftd(msgid: u32, body: &str, env: Envelope) -> Result<Vec<Event>, String> {
+    let p = ftd::pairs(body);
+    if p.is_empty() {
+        return Err("no Key: Value pairs in the FTD connection event".into());
+    }
+    let g = |k: &str| ftd::get(&p, k);
+    let ip = |k: &str| -> Result<Option<IpAddr>, String> { g(k).map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not an IP address"))).transpose() };
+    let port = |k: &str| -> Result<Option<u16>, String> { g(k).map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not a port"))).transpose() };
+    let num = |k: &str| -> Result<Option<u64>, String> { g(k).map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not a number"))).transpose() };
+    let action = g("AccessControlRuleAction").map(|a| a.trim_start_matches("<br/>").trim());
+    let disposition = match action.map(str::to_ascii_lowercase).as_deref() {
+        Some("allow") | Some("trust") | Some("fastpath") => Disposition::Allowed,
+        Some("block") | Some("block with reset") | Some("interactive block") | Some("interactive block with reset") => {
+            if action.is_some_and(|a| a.to_ascii_lowercase().contains("reset")) { Disposition::Reset } else { Disposition::Blocked }
+        }
+        Some("monitor") => Disposition::Logged,
+        Some(_) | None => Disposition::Unknown,
+    };
+    let src_ip = ip("SrcIP")?.ok_or("field `SrcIP` is missing")?;
+    let dst_ip = ip("DstIP")?.ok_or("field `DstIP` is missing")?;
+    let activity = match (msgid, disposition.is_denied()) {
+        (_, true) => FlowActivity::Refuse,
+        (430002, false) => FlowActivity::Open,
+        _ => FlowActivity::Close,
+    };
+    let mut f = FlowEvent::new(env.clone(), activity);
+    f.src = Endpoint { ip: Some(src_ip), port: port("SrcPort")?, interface: g("IngressInterface").map(str::to_string), zone: g("IngressZone").map(str::to_string), nat_ip: ip("NAT_InitiatorIP")?, nat_port: port("NAT_InitiatorPort")?, ..Endpoint::default() };
+    f.dst = Endpoint { ip: Some(dst_ip), port: port("DstPort")?, interface: g("EgressInterface").map(str::to_string), zone: g("EgressZone").map(str::to_string), nat_ip: ip("NAT_ResponderIP")?, nat_port: port("NAT_ResponderPort")?, ..Endpoint::default() };
+    f.protocol_num = g("Protocol").and_then(logfetch_common::event::protocol_number);
+    f.bytes_out = num("InitiatorBytes")?;
+    f.bytes_in = num("ResponderBytes")?;
+    f.packets_out = num("InitiatorPackets")?;
+    f.packets_in = num("ResponderPackets")?;
+    f.disposition = disposition;
+    f.rule = g("AccessControlRuleName").map(str::to_string);
+    f.session_id = g("ConnectionID").map(str::to_string);
+    f.application = g("ApplicationProtocol").or(g("WebApplication")).or(g("Client")).map(str::to_string);
+    f.user = g("User").and_then(real_user).map(str::to_string);
+    f.reason = g("AccessControlRuleReason").map(str::to_string);
+    let first = g("FirstPacketSecond").and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&chrono::Utc));
+    if let Some(d) = num("ConnectionDuration")? {
+        f.duration_ms = Some(d * 1000);
+        f.end_time = Some(env.time);
+        f.start_time = first.or(Some(env.time - chrono::Duration::seconds(d as i64)));
+    } else {
+        f.start_time = first.or(Some(env.time));
+    }
+    for k in ["ACPolicy", "Prefilter Policy", "NAPPolicy", "URL", "URLCategory", "URLReputation", "SSLServerName", "ReferencedHost", "ICMPType", "ICMPCode", "DNSSICategory", "DNS_Sinkhole", "IPReputationSICategory", "URLSICategory", "SecIntMatchingIP", "EventPriority", "DeviceUUID", "InstanceID"] {
+        if let Some(v) = g(k) {
+            f.envelope.unmapped.insert(k.to_string(), v.into());
+        }
+    }
+    let mut out = vec![Event::Flow(f.clone())];
+    if let Some(q) = g("DNSQuery") {
+        let mut env = env;
+        // A distinct id for the DNS event derived from the same line.
+        env.event_id = logfetch_common::event::stable_event_id(&env.tenant, "cisco/dns", None, env.raw.as_deref().unwrap_or(body));
+        let rcode = g("DNSResponseType").map(|r| ftd::response_code(r).ok_or_else(|| format!("field `DNSResponseType`: unknown `{r}`"))).transpose()?;
+        let mut d = DnsEvent::new(env, if rcode.is_some() || msgid == 430003 { DnsActivity::Traffic } else { DnsActivity::Query }, q);
+        d.client = Endpoint { ip: f.src.ip, port: f.src.port, ..Endpoint::default() };
+        d.server = Endpoint { ip: f.dst.ip, port: f.dst.port, ..Endpoint::default() };
+        d.query_type = g("DNSRecordType").map(|t| ftd::record_type(t).map(str::to_string).unwrap_or_else(|| t.to_string()));
+        d.rcode = rcode;
+        d.protocol_num = f.protocol_num;
+        d.disposition = if g("DNS_Sinkhole").is_some() { Disposition::Blocked } else { disposition };
+        d.rule = f.rule.clone();
+        d.user = f.user.clone();
+        if let Some(ttl) = g("DNS_TTL") {
+            d.envelope.unmapped.insert("dns_ttl".into(), ttl.parse::<u64>().map(Into::into).unwrap_or_else(|_| ttl.into()));
+        }
+        for k in ["DNSSICategory", "DNS_Sinkhole"] {
+            if let Some(v) = g(k) {
+                d.envelope.unmapped.insert(k.to_string(), v.into());
+            }
+        }
+        out.push(Event::Dns(d));
+    }
+    Ok(out)
+}
+
+impl RecordParser for CiscoParser {
+    fn vendor(&self) -> &'static str {
+        "cisco"
+    }
+
+    fn parse(&self, record: &str, ctx: &ParseContext) -> ParseOutcome {
+        let line = record.trim_end_matches(['\r', '\n']);
+        let Some(h) = header::parse(line) else {
+            return ParseOutcome::Rejected { reason: "no %ASA-/%FTD- message tag found".into() };
+        };
+        let env = match envelope(&h, line, ctx) {
+            Ok(e) => e,
+            Err(reason) => return ParseOutcome::Rejected { reason: format!("message {}: {reason}", h.msgid) },
+        };
+        match h.msgid {
+            430002 | 430003 => match map_ftd(h.msgid, h.body, env) {
+                Ok(evs) => ParseOutcome::Events(evs),
+                Err(reason) => ParseOutcome::Rejected { reason: format!("message {}: {reason}", h.msgid) },
+            },
+            430001 | 430004 | 430005 => ParseOutcome::Skipped { reason: format!("message {} (FTD intrusion/file event) is not a flow or DNS record", h.msgid) },
+            id => match self.asa(&h) {
+                Ok(Some(f)) => ParseOutcome::Events(vec![Event::Flow(map_asa(f, id, env))]),
+                Ok(None) => ParseOutcome::Skipped { reason: format!("message id {id} carries no flow or DNS record") },
+                Err(reason) => ParseOutcome::Rejected { reason: format!("message {id}: {reason}") },
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
