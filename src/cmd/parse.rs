@@ -53,12 +53,14 @@ impl From<FormatArg> for Format {
 }
 
 /// Counts of one parse run.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct ParseStats {
     pub read: u64,
     pub emitted: u64,
     pub skipped: u64,
     pub rejected: u64,
+    /// Why records were skipped (e.g. per Cisco message id), with counts.
+    pub skip_reasons: std::collections::BTreeMap<String, u64>,
 }
 
 /// Parses every line of `input`, writing events to `out` and rejects to `rejects` (or stderr).
@@ -107,7 +109,10 @@ pub fn parse_stream(
                     stats.emitted += 1;
                 }
             }
-            ParseOutcome::Skipped { .. } => stats.skipped += 1,
+            ParseOutcome::Skipped { reason } => {
+                stats.skipped += 1;
+                *stats.skip_reasons.entry(reason).or_default() += 1;
+            }
             ParseOutcome::Rejected { reason } => {
                 stats.rejected += 1;
                 reject(rejects, name, lineno, &reason, record)?;
@@ -168,5 +173,13 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             _ => String::new(),
         }
     );
+    let mut reasons: Vec<_> = stats.skip_reasons.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1));
+    for (reason, n) in reasons.iter().take(10) {
+        eprintln!("  skipped {n:>6}: {reason}");
+    }
+    if reasons.len() > 10 {
+        eprintln!("  ... and {} more skip reasons", reasons.len() - 10);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,8 @@ pub struct Header<'a> {
     pub body: &'a str,
 }
 
-const PREFIXES: [&str; 5] = ["%ASA-", "%FTD-", "%NGIPS-", "%FWSM-", "%PIX-"];
+// `%FDT-` appears in Elastic's FTD fixtures from a real device; treated as `%FTD-`.
+const PREFIXES: [&str; 6] = ["%ASA-", "%FTD-", "%NGIPS-", "%FWSM-", "%PIX-", "%FDT-"];
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
@@ -43,7 +44,10 @@ fn find_marker(line: &str) -> Option<(usize, &'static str)> {
 pub fn parse(line: &str) -> Option<Header<'_>> {
     let (at, prefix) = find_marker(line)?;
     let after = &line[at + prefix.len()..];
-    let product = &prefix[1..prefix.len() - 1];
+    let product = match &prefix[1..prefix.len() - 1] {
+        "FDT" => "FTD",
+        p => p,
+    };
     // `[class-]severity-msgid` up to `:` or whitespace.
     let tag_end = after.find([':', ' ']).unwrap_or(after.len());
     let tag = &after[..tag_end];
