@@ -168,6 +168,9 @@ fn demo_runs_the_real_pipeline_and_its_output_validates() {
     let events: u64 = cols[2].parse().unwrap();
     assert!(events >= 3600, "an hour of one-per-second records: {row}");
     assert!(cols[5..].join(" ").starts_with("watermark 20"), "{row}");
+    let asa = stdout.lines().find(|l| l.starts_with("demo-asa") && l.contains("flow")).unwrap_or_else(|| panic!("{stdout}"));
+    let asa_events: u64 = asa.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(asa_events > 500, "the simulated ASA's syslog arrived: {asa}");
     assert!(stdout.contains("\"class_uid\": 4001") && stdout.contains("\"class_uid\": 4003"), "two sample records");
     // Every batch validates.
     let mut files = Vec::new();

@@ -1,31 +1,15 @@
 //! End-to-end: the real binary as a daemon (`logfetch run`) and as an ad-hoc puller
 //! (`logfetch pull`) against `logfetch mock test-api`, all on 127.0.0.1 ports chosen by the OS.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_logfetch")
-}
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn kill(child: &Child, sig: i32) {
-    unsafe extern "C" {
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-    unsafe { kill(child.id() as i32, sig) };
-}
+use support::*;
 
 /// Starts the mock; returns it and its base URL.
 fn start_mock(interval_ms: u32, extra: &[&str]) -> (Proc, String) {
@@ -87,60 +71,6 @@ batch_max_events = 100
     p
 }
 
-/// Starts `logfetch run` and returns it with its admin address (read from the JSON log).
-fn start_daemon(cfg: &Path) -> (Proc, String, mpsc::Receiver<String>) {
-    let mut child = Command::new(bin())
-        .args(["--log-format", "json", "run", "-c"])
-        .arg(cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("daemon did not report its admin address");
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-            if let Some(addr) = v["fields"]["admin"].as_str() {
-                return (Proc(child), addr.to_string(), rx);
-            }
-        }
-    }
-}
-
-thread_local! {
-    static LAST_BODY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    LAST_BODY.with(|b| *b.borrow_mut() = out.clone());
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
-}
-
-/// Any request; returns (status code, body).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let body = body.unwrap_or("");
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
-}
-
 fn tenants(addr: &str) -> serde_json::Value {
     let body = http_get(addr, "/api/v1/tenants");
     // Chunked or not, the JSON object is the part between the outer braces.
@@ -149,49 +79,9 @@ fn tenants(addr: &str) -> serde_json::Value {
     serde_json::from_str(&body[start..end]).unwrap_or(serde_json::Value::Null)
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {}", LAST_BODY.with(|b| b.borrow().clone()));
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn stream_field(addr: &str, kind: &str, field: &str) -> serde_json::Value {
     let v = tenants(addr);
     v["tenants"][0]["streams"].as_array().and_then(|a| a.iter().find(|s| s["kind"] == kind)).map(|s| s[field].clone()).unwrap_or_default()
-}
-
-/// Every `.ndjson` file under `dir`: (event ids, event times in ms, partial files).
-fn read_output(dir: &Path) -> (Vec<String>, Vec<i64>, Vec<PathBuf>) {
-    let (mut ids, mut times, mut partial) = (Vec::new(), Vec::new(), Vec::new());
-    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(dir, &mut files);
-    for f in files {
-        let name = f.file_name().unwrap().to_string_lossy().to_string();
-        if name.starts_with('.') || !name.ends_with(".ndjson") {
-            partial.push(f);
-            continue;
-        }
-        let text = std::fs::read_to_string(&f).unwrap();
-        assert!(text.ends_with('\n'), "{} is truncated", f.display());
-        for line in text.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: bad line: {e}", f.display()));
-            ids.push(v["metadata"]["uid"].as_str().unwrap().to_string());
-            times.push(v["time"].as_i64().unwrap());
-        }
-    }
-    (ids, times, partial)
 }
 
 #[test]

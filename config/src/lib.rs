@@ -196,6 +196,17 @@ pub struct ConnectionConfig {
     /// Longest accepted pushed record; longer ones are truncated and counted.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: usize,
+    /// Syslog over TCP/TLS: connections accepted at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Syslog over TCP/TLS: close a connection silent this long.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: HumanDuration,
+    /// Syslog over UDP: socket receive buffer (SO_RCVBUF) in bytes.
+    pub recv_buffer: Option<usize>,
+    /// Syslog over TLS (`listen = "tls://..."`): certificate chain and key, PEM files.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Records per page for pull APIs.
     pub page_size: Option<u32>,
     /// HTTP request timeout.
@@ -206,6 +217,12 @@ pub struct ConnectionConfig {
     pub max_retries: u32,
 }
 
+fn default_max_connections() -> usize {
+    1000
+}
+fn default_idle_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(600))
+}
 fn default_max_message() -> usize {
     64 * 1024
 }
@@ -228,6 +245,11 @@ impl Default for ConnectionConfig {
             tls_verify: true,
             listen: None,
             max_message_bytes: default_max_message(),
+            max_connections: default_max_connections(),
+            idle_timeout: default_idle_timeout(),
+            recv_buffer: None,
+            tls_cert: None,
+            tls_key: None,
             page_size: None,
             timeout: default_http_timeout(),
             max_retries: default_retries(),

@@ -10,6 +10,7 @@ pub mod http;
 pub mod pull;
 pub mod push;
 pub mod registry;
+pub mod syslog;
 pub mod test_vendor;
 
 use chrono::{DateTime, Utc};

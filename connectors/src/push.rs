@@ -25,6 +25,15 @@ pub struct PushSettings {
     pub listen: String,
     /// Longest accepted record; longer ones are truncated and counted.
     pub max_message_bytes: usize,
+    /// TCP/TLS: connections accepted at once (more are refused).
+    pub max_connections: usize,
+    /// TCP/TLS: a connection silent this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// UDP: SO_RCVBUF in bytes (the kernel may double it).
+    pub recv_buffer: Option<usize>,
+    /// TLS: certificate chain and private key, PEM.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// What a listener reports while it runs.
@@ -35,6 +44,8 @@ pub trait PushObserver: Send + Sync {
     fn truncated(&self, n: u64);
     /// The spool was full and the sender was slowed down (TCP) or records were dropped (UDP).
     fn backpressure(&self, dropped: u64);
+    /// UDP: the kernel's drop counter for the socket (absolute).
+    fn kernel_drops(&self, _total: u64) {}
 }
 
 /// A push listener.

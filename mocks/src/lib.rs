@@ -4,4 +4,5 @@
 //! [`test_source`] generates the `test` vendor's records (coherent, seeded) and serves them over
 //! a small paged HTTP API with the failure modes the scheduler must survive (429, 5xx).
 
+pub mod cisco_syslog;
 pub mod test_source;

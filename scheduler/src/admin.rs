@@ -87,7 +87,8 @@ async fn tenants(State(st): State<AppState>) -> Response {
             let p = stats.get(&(t.id().to_string(), "push".to_string())).cloned().unwrap_or_default();
             tenant["push"] = json!({
                 "records_received": p.records_received, "records_rejected": p.records_rejected, "records_truncated": p.records_truncated,
-                "spool_bytes": p.spool_bytes, "backpressure_events": p.backpressure_events, "last_error": p.last_error,
+                "spool_bytes": p.spool_bytes, "backpressure_events": p.backpressure_events, "records_dropped": p.records_dropped,
+                "udp_kernel_drops": p.udp_kernel_drops, "last_error": p.last_error,
             });
         }
         out.push(tenant);

@@ -38,6 +38,8 @@ pub struct StreamStats {
     pub records_dropped: u64,
     /// Push: bytes waiting in the durable spool.
     pub spool_bytes: u64,
+    /// Push over UDP: the kernel's drop counter for the socket (receive buffer overflows).
+    pub udp_kernel_drops: u64,
 }
 
 /// Per sink.
@@ -108,7 +110,8 @@ impl Metrics {
                 let _ = writeln!(out, "logfetch_run_duration_seconds{{tenant=\"{}\",stream=\"{}\"}} {d}", esc(t), esc(k));
             }
         }
-        let push: [(&str, &str, &str, fn(&StreamStats) -> f64); 4] = [
+        let push: [(&str, &str, &str, fn(&StreamStats) -> f64); 5] = [
+            ("logfetch_udp_kernel_drops_total", "counter", "Datagrams the kernel dropped on the listener's socket (receive buffer full)", |s| s.udp_kernel_drops as f64),
             ("logfetch_spool_bytes", "gauge", "Bytes waiting in the durable spool", |s| s.spool_bytes as f64),
             ("logfetch_records_truncated_total", "counter", "Records cut at the maximum message size", |s| s.records_truncated as f64),
             ("logfetch_backpressure_total", "counter", "Times a full spool slowed a sender down", |s| s.backpressure_events as f64),

@@ -49,6 +49,9 @@ impl PushObserver for MetricsObserver {
     fn truncated(&self, n: u64) {
         self.metrics.stream(&self.tenant, "push", |s| s.records_truncated += n);
     }
+    fn kernel_drops(&self, total: u64) {
+        self.metrics.stream(&self.tenant, "push", |s| s.udp_kernel_drops = total);
+    }
     fn backpressure(&self, dropped: u64) {
         self.metrics.stream(&self.tenant, "push", |s| {
             s.backpressure_events += 1;

@@ -249,7 +249,17 @@ impl Service {
             Ok(s) => Arc::new(s),
             Err(e) => return fail(e.to_string()),
         };
-        let settings = logfetch_connectors::push::PushSettings { tenant: id.clone(), listen: t.connection.listen.clone().unwrap_or_default(), max_message_bytes: t.connection.max_message_bytes };
+        let c = &t.connection;
+        let settings = logfetch_connectors::push::PushSettings {
+            tenant: id.clone(),
+            listen: c.listen.clone().unwrap_or_default(),
+            max_message_bytes: c.max_message_bytes,
+            max_connections: c.max_connections,
+            idle_timeout: c.idle_timeout.get(),
+            recv_buffer: c.recv_buffer,
+            tls_cert: c.tls_cert.clone(),
+            tls_key: c.tls_key.clone(),
+        };
         let source = match logfetch_connectors::registry::push_source_for(t.vendor(), &settings) {
             Ok(s) => s,
             Err(e) => return fail(e.to_string()),

@@ -24,7 +24,7 @@ pub struct DemoArgs {
 
 const DEMO_TOKEN: &str = "demo-token-not-a-real-secret";
 
-fn write_config(out: &Path, mock_url: &str) -> anyhow::Result<PathBuf> {
+fn write_config(out: &Path, mock_url: &str, syslog_addr: &str) -> anyhow::Result<PathBuf> {
     let abs = std::fs::canonicalize(out)?;
     let secret_dir = abs.join("secrets");
     std::fs::create_dir_all(&secret_dir)?;
@@ -55,6 +55,13 @@ sinks = ["files"]
 url = "{mock_url}"
 token = "file:{token}"
 page_size = 500
+
+[[tenant]]
+id = "demo-asa"
+vendor = "cisco"
+timezone = "Europe/Berlin"     # ASA timestamps carry no zone
+[tenant.connection]
+listen = "tcp://{syslog_addr}"  # Cisco ASA/FTD syslog, LF or octet-counted
 
 [[sink]]
 name = "files"
@@ -105,7 +112,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         mock.retry_after_secs.store(1, std::sync::atomic::Ordering::SeqCst);
         let addr = server::start(mock).await?;
         println!("mock `test` vendor API on http://{addr}");
-        let config_path = write_config(&args.out, &format!("http://{addr}"))?;
+        // A free loopback port for the syslog listener (the OS picks it).
+        let syslog_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+        let config_path = write_config(&args.out, &format!("http://{addr}"), &syslog_addr)?;
         let cfg = super::load_config(&config_path)?;
         println!("config written to {}", config_path.display());
         println!("running the pipeline for {} ...", args.duration);
@@ -113,10 +122,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let stop2 = stop.clone();
         let dur = args.duration.get();
+        let syslog_target = syslog_addr.clone();
         tokio::spawn(async move {
             if let Ok(addr) = rx.await {
                 println!("admin API on http://{addr} (try: curl http://{addr}/metrics)");
             }
+            // A simulated ASA/FTD sends syslog over TCP while the pipeline runs.
+            let lines = logfetch_mocks::cisco_syslog::generate(7, 2000, true, chrono::Utc::now() - chrono::Duration::minutes(5));
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                match logfetch_mocks::cisco_syslog::send(&lines, &syslog_target, logfetch_mocks::cisco_syslog::SendMode::TcpLf, 1000.0, None).await {
+                    Ok(n) => println!("simulated ASA sent {n} syslog lines to {syslog_target}"),
+                    Err(e) => eprintln!("simulated ASA could not send: {e}"),
+                }
+            });
             tokio::time::sleep(dur).await;
             stop2.cancel();
         });
@@ -127,6 +146,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let store = SledCheckpointStore::open(&cfg.service.data_dir.join("state"))?;
     println!();
     println!("{:<10} {:<5} {:>7} {:>8} {:>8}  checkpoint", "tenant", "kind", "events", "batches", "rejects");
+    // Push tenants reject into one file (kind=push) and keep no checkpoint: their spool position is it.
     let mut samples = Vec::new();
     let rejects_root = cfg.service.data_dir.join("rejects");
     let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
@@ -135,9 +155,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             let dir = cfg.sinks[0].path.clone().unwrap_or_default().join(format!("tenant={}", t.id())).join(format!("kind={k}"));
             let (mut files, mut lines, mut first) = (0, 0, None);
             count_lines(&dir, &mut files, &mut lines, &mut first);
-            let rejects = std::fs::read_to_string(rejects_root.join(format!("tenant={}", t.id())).join(format!("kind={k}.ndjson"))).map(|s| s.lines().count()).unwrap_or(0);
-            let cp = store.get(t.id(), k.as_str()).ok().flatten().map(|c| c.value.get("watermark").and_then(|w| w.as_str()).unwrap_or("?").to_string()).unwrap_or_else(|| "-".into());
-            println!("{:<10} {:<5} {:>7} {:>8} {:>8}  watermark {cp}", t.id(), k, lines, files, rejects);
+            let push = t.connection.listen.is_some();
+            let rej_kind = if push { "push".to_string() } else { k.to_string() };
+            let rejects = std::fs::read_to_string(rejects_root.join(format!("tenant={}", t.id())).join(format!("kind={rej_kind}.ndjson"))).map(|s| s.lines().count()).unwrap_or(0);
+            let rejects = if push && *k != logfetch_common::LogKind::Flow { 0 } else { rejects };
+            let cp = if push {
+                let waiting = logfetch_common::spool::Spool::open(store.db(), t.id(), u64::MAX).map(|s| s.bytes()).unwrap_or(0);
+                format!("spool: {waiting} bytes waiting")
+            } else {
+                store.get(t.id(), k.as_str()).ok().flatten().map(|c| format!("watermark {}", c.value.get("watermark").and_then(|w| w.as_str()).unwrap_or("?"))).unwrap_or_else(|| "-".into())
+            };
+            println!("{:<10} {:<5} {:>7} {:>8} {:>8}  {cp}", t.id(), k, lines, files, rejects);
             *totals.entry("events").or_default() += lines;
             samples.extend(first);
         }

@@ -28,10 +28,49 @@ pub enum MockCommand {
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
     },
+    /// A Cisco ASA/FTD syslog sender: generated coherent traffic, or lines from a file.
+    CiscoSyslog {
+        /// Where to send (`127.0.0.1:5514`).
+        #[arg(long)]
+        target: String,
+        /// udp, tcp (LF-framed), tcp-octet (RFC 6587 octet counting) or tls.
+        #[arg(long, default_value = "tcp")]
+        transport: String,
+        /// How many lines to generate (pairs are kept whole, so a few more may go).
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Lines per second (0: as fast as possible).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Mix in malformed and over-long lines.
+        #[arg(long)]
+        malformed: bool,
+        /// Replay this file's lines instead of generating.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        /// CA certificate (PEM) the TLS listener's certificate chains to.
+        #[arg(long)]
+        ca_file: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
-    let MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms } = cmd;
+    let (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms) = match cmd {
+        MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms } => (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms),
+        MockCommand::CiscoSyslog { target, transport, count, rate, seed, malformed, file, ca_file } => {
+            let lines = match file {
+                Some(f) => std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?.lines().map(str::to_string).collect(),
+                None => logfetch_mocks::cisco_syslog::generate(seed, count, malformed, chrono::Utc::now() - chrono::Duration::minutes(30)),
+            };
+            let mode: logfetch_mocks::cisco_syslog::SendMode = transport.parse().map_err(anyhow::Error::msg)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let n = rt.block_on(logfetch_mocks::cisco_syslog::send(&lines, &target, mode, rate, ca_file.as_deref())).map_err(anyhow::Error::msg)?;
+            eprintln!("sent {n} line(s) to {target} over {transport}");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let st = Arc::new(MockState { seed, interval_ms, token, ..MockState::default() });
