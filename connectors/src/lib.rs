@@ -7,6 +7,7 @@
 
 pub mod cisco;
 pub mod http;
+pub mod paloalto;
 pub mod pull;
 pub mod push;
 pub mod registry;
@@ -51,4 +52,9 @@ pub trait RecordParser: Send + Sync {
     /// The vendor name used in config and on the command line.
     fn vendor(&self) -> &'static str;
     fn parse(&self, record: &str, ctx: &ParseContext) -> ParseOutcome;
+    /// Whole-document formats (a saved PAN-OS XML API answer): `None` when the vendor has none
+    /// or `text` is not one, else one outcome per record inside.
+    fn parse_document(&self, _text: &str, _ctx: &ParseContext) -> Option<Result<Vec<ParseOutcome>, String>> {
+        None
+    }
 }

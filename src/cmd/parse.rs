@@ -155,6 +155,35 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
         } else {
             let file = File::open(f).with_context(|| format!("cannot read {}", f.display()))?;
             let mut input = BufReader::with_capacity(1 << 16, file);
+            // Whole-document formats (a saved PAN-OS XML API answer) start with `<`.
+            let starts_with_tag = input.fill_buf().map(|b| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'<')).unwrap_or(false);
+            if starts_with_tag {
+                let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+                if let Some(result) = parser.parse_document(&text, &ctx) {
+                    let outcomes = result.map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                    for (i, o) in outcomes.into_iter().enumerate() {
+                        stats.read += 1;
+                        match o {
+                            ParseOutcome::Events(evs) => {
+                                for ev in &evs {
+                                    serde_json::to_writer(&mut out, &logfetch_common::encode(ev, format))?;
+                                    out.write_all(b"\n")?;
+                                    stats.emitted += 1;
+                                }
+                            }
+                            ParseOutcome::Skipped { reason } => {
+                                stats.skipped += 1;
+                                *stats.skip_reasons.entry(reason).or_default() += 1;
+                            }
+                            ParseOutcome::Rejected { reason } => {
+                                stats.rejected += 1;
+                                reject(&mut rejects, &f.display().to_string(), i as u64 + 1, &reason, &format!("entry {}", i + 1))?;
+                            }
+                        }
+                    }
+                    continue;
+                }
+            }
             parse_stream(&*parser, &ctx, format, &f.display().to_string(), &mut input, &mut out, &mut rejects, &mut stats)?;
         }
     }

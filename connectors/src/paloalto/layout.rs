@@ -1,0 +1,56 @@
+//! CSV column layouts of PAN-OS syslog (paloalto.md §4.3 and §4.4, PAN-OS 10.2). Older firmware
+//! sends fewer columns and newer firmware more: a column past the end of a row is simply absent,
+//! and extra trailing columns are ignored, so a firmware upgrade never makes a row unparseable.
+
+/// TRAFFIC columns, 1-based position = index + 1.
+pub const TRAFFIC: &[&str] = &[
+    "future_use1", "receive_time", "serial", "type", "subtype", "config_ver", "time_generated", "src", "dst", "natsrc", "natdst", "rule", "srcuser", "dstuser", "app", "vsys", "from", "to",
+    "inbound_if", "outbound_if", "logset", "time_received", "sessionid", "repeatcnt", "sport", "dport", "natsport", "natdport", "flags", "proto", "action", "bytes", "bytes_sent", "bytes_received",
+    "packets", "start", "elapsed", "category", "future_use39", "seqno", "actionflags", "srcloc", "dstloc", "future_use44", "pkts_sent", "pkts_received", "session_end_reason", "dg_hier_level_1",
+    "dg_hier_level_2", "dg_hier_level_3", "dg_hier_level_4", "vsys_name", "device_name", "action_source", "src_uuid", "dst_uuid", "tunnelid", "monitortag", "parent_session_id", "parent_start_time",
+    "tunnel", "assoc_id", "chunks", "chunks_sent", "chunks_received", "rule_uuid", "http2_connection", "link_change_count", "policy_id", "link_switches", "sdwan_cluster", "sdwan_device_type",
+    "sdwan_cluster_type", "sdwan_site", "dynusergroup_name", "xff_ip", "src_category", "src_profile", "src_model", "src_vendor", "src_osfamily", "src_osversion", "src_host", "src_mac", "dst_category",
+    "dst_profile", "dst_model", "dst_vendor", "dst_osfamily", "dst_osversion", "dst_host", "dst_mac", "container_id", "pod_namespace", "pod_name", "src_edl", "dst_edl", "hostid", "serialnumber",
+    "src_dag", "dst_dag", "session_owner", "high_res_timestamp", "nssai_sst", "nssai_sd", "subcategory_of_app", "category_of_app", "technology_of_app", "risk_of_app", "characteristic_of_app",
+    "container_of_app", "tunneled_app", "is_saas_of_app", "sanctioned_state_of_app", "offloaded",
+];
+
+/// THREAT columns.
+pub const THREAT: &[&str] = &[
+    "future_use1", "receive_time", "serial", "type", "subtype", "config_ver", "time_generated", "src", "dst", "natsrc", "natdst", "rule", "srcuser", "dstuser", "app", "vsys", "from", "to",
+    "inbound_if", "outbound_if", "logset", "time_received", "sessionid", "repeatcnt", "sport", "dport", "natsport", "natdport", "flags", "proto", "action", "misc", "threatid", "category", "severity",
+    "direction", "seqno", "actionflags", "srcloc", "dstloc", "future_use41", "contenttype", "pcap_id", "filedigest", "cloud", "url_idx", "user_agent", "filetype", "xff", "referer", "sender", "subject",
+    "recipient", "reportid", "dg_hier_level_1", "dg_hier_level_2", "dg_hier_level_3", "dg_hier_level_4", "vsys_name", "device_name", "future_use61", "src_uuid", "dst_uuid", "http_method", "tunnelid",
+    "monitortag", "parent_session_id", "parent_start_time", "tunnel", "thr_category", "contentver", "future_use72", "assoc_id", "ppid", "http_headers", "url_category_list", "rule_uuid",
+    "http2_connection", "dynusergroup_name", "xff_ip", "src_category", "src_profile", "src_model", "src_vendor", "src_osfamily", "src_osversion", "src_host", "src_mac", "dst_category", "dst_profile",
+    "dst_model", "dst_vendor", "dst_osfamily", "dst_osversion", "dst_host", "dst_mac", "container_id", "pod_namespace", "pod_name", "src_edl", "dst_edl", "hostid", "serialnumber", "domain_edl",
+    "src_dag", "dst_dag", "partial_hash", "high_res_timestamp", "reason", "justification", "nssai_sst", "subcategory_of_app", "category_of_app", "technology_of_app", "risk_of_app",
+    "characteristic_of_app", "container_of_app", "tunneled_app", "is_saas_of_app", "sanctioned_state_of_app", "cloud_reportid",
+];
+
+/// The column index of `name` in `layout`.
+pub fn index(layout: &[&str], name: &str) -> Option<usize> {
+    layout.iter().position(|n| *n == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_match_paloalto_md() {
+        assert_eq!(TRAFFIC.len(), 115);
+        assert_eq!(THREAT.len(), 121);
+        assert_eq!(index(TRAFFIC, "action"), Some(30));
+        assert_eq!(index(TRAFFIC, "bytes_sent"), Some(32));
+        assert_eq!(index(TRAFFIC, "seqno"), Some(39));
+        assert_eq!(index(TRAFFIC, "session_end_reason"), Some(46));
+        assert_eq!(index(TRAFFIC, "device_name"), Some(52));
+        assert_eq!(index(TRAFFIC, "high_res_timestamp"), Some(102));
+        assert_eq!(index(THREAT, "threatid"), Some(32));
+        assert_eq!(index(THREAT, "seqno"), Some(36));
+        assert_eq!(index(THREAT, "device_name"), Some(59));
+        assert_eq!(index(THREAT, "thr_category"), Some(69));
+        assert_eq!(index(THREAT, "high_res_timestamp"), Some(107));
+    }
+}

@@ -1,0 +1,256 @@
+//! PAN-OS records (from CSV syslog or XML API entries, both seen through [`Fields`]) to common
+//! events: TRAFFIC → `FlowEvent`, DNS threat records → `DnsEvent`.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use logfetch_common::event::{Disposition, DnsActivity, DnsEvent, Endpoint, Envelope, Event, FlowActivity, FlowEvent, protocol_number};
+
+use crate::ParseContext;
+
+/// Named access to a record's fields; empty values read as absent.
+pub trait Fields {
+    fn raw(&self, name: &str) -> Option<&str>;
+    fn get(&self, name: &str) -> Option<&str> {
+        self.raw(name).map(str::trim).filter(|v| !v.is_empty())
+    }
+}
+
+/// Where the record came from, for the envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The syslog header's host, when there was one.
+    pub host: Option<&'a str>,
+    pub raw: &'a str,
+}
+
+fn ip<F: Fields + ?Sized>(f: &F, k: &str) -> Result<Option<IpAddr>, String> {
+    match f.get(k) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| format!("field `{k}`: `{v}` is not an IP address")),
+    }
+}
+
+fn num<F: Fields + ?Sized>(f: &F, k: &str) -> Result<Option<u64>, String> {
+    match f.get(k) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| format!("field `{k}`: `{v}` is not a number")),
+    }
+}
+
+fn port<F: Fields + ?Sized>(f: &F, k: &str) -> Result<Option<u16>, String> {
+    match f.get(k) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| format!("field `{k}`: `{v}` is not a port")),
+    }
+}
+
+/// NAT columns hold `0.0.0.0` / `0` when there is no translation.
+fn nat_ip(v: Option<IpAddr>) -> Option<IpAddr> {
+    v.filter(|i| !i.is_unspecified())
+}
+
+/// The event time: `high_res_timestamp` (it carries an offset) when present, else
+/// `time_generated` / `receive_time` in the tenant's zone.
+fn event_time<F: Fields + ?Sized>(f: &F, ctx: &ParseContext) -> Result<(DateTime<Utc>, String), String> {
+    for k in ["high_res_timestamp", "time_generated", "receive_time"] {
+        if let Some(v) = f.get(k) {
+            let t = logfetch_common::time::parse_vendor_time(v, ctx.tz, ctx.now).map_err(|e| format!("field `{k}`: {e}"))?;
+            return Ok((t, v.to_string()));
+        }
+    }
+    Err("no time_generated, receive_time or high_res_timestamp".into())
+}
+
+fn envelope<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext, salt: &str) -> Result<Envelope, String> {
+    let (time, original) = event_time(f, ctx)?;
+    // serial + seqno identify a log on a device (and across a Panorama's devices).
+    let vendor_id = match (f.get("serial"), f.get("seqno")) {
+        (Some(s), Some(n)) => Some(format!("{s}:{salt}{n}")),
+        _ => None,
+    };
+    let mut env = Envelope::new(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, vendor_id, o.raw);
+    env.original_time = Some(original);
+    env.event_code = match (f.get("type"), f.get("subtype")) {
+        (Some(t), Some(s)) => Some(format!("{t}/{s}")),
+        (Some(t), None) => Some(t.to_string()),
+        _ => None,
+    };
+    env.observer.hostname = f.get("device_name").or(o.host).map(str::to_string);
+    env.observer.serial = f.get("serial").map(str::to_string);
+    env.observer.name = f.get("device_name").map(str::to_string);
+    if !ctx.keep_raw {
+        env.raw = None;
+    }
+    for k in ["vsys", "category", "repeatcnt", "action_source", "dg_hier_level_1", "logset", "flags", "rule_uuid", "srcloc", "dstloc", "seqno"] {
+        if let Some(v) = f.get(k) {
+            env.unmapped.insert(k.to_string(), v.into());
+        }
+    }
+    Ok(env)
+}
+
+fn disposition(action: Option<&str>) -> Disposition {
+    match action.map(str::to_ascii_lowercase).as_deref() {
+        Some("allow") | Some("continue") | Some("override") => Disposition::Allowed,
+        Some("alert") => Disposition::Alert,
+        Some("deny") | Some("block-url") | Some("block-ip") | Some("block-continue") | Some("block-override") | Some("override-lockout") => Disposition::Blocked,
+        Some("drop") | Some("drop-icmp") | Some("drop-all") | Some("drop-all-packets") | Some("random-drop") => Disposition::Dropped,
+        Some("reset-client") | Some("reset-server") | Some("reset-both") => Disposition::Reset,
+        Some("sinkhole") => Disposition::Blocked,
+        Some(_) | None => Disposition::Unknown,
+    }
+}
+
+/// TRAFFIC (start, end, drop, deny, ...) → one flow event.
+pub fn traffic<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> Result<Event, String> {
+    let env = envelope(f, o, ctx, "")?;
+    let subtype = f.get("subtype").unwrap_or("").to_ascii_lowercase();
+    let disp = disposition(f.get("action"));
+    let activity = match subtype.as_str() {
+        "start" => FlowActivity::Open,
+        "end" => FlowActivity::Close,
+        "drop" | "deny" => FlowActivity::Refuse,
+        _ if disp.is_denied() => FlowActivity::Refuse,
+        _ => FlowActivity::Traffic,
+    };
+    let mut e = FlowEvent::new(env, activity);
+    let src = ip(f, "src")?.ok_or("field `src` is missing")?;
+    let dst = ip(f, "dst")?.ok_or("field `dst` is missing")?;
+    e.src = Endpoint {
+        ip: Some(src),
+        port: port(f, "sport")?,
+        interface: f.get("inbound_if").map(str::to_string),
+        zone: f.get("from").map(str::to_string),
+        nat_ip: nat_ip(ip(f, "natsrc")?),
+        nat_port: port(f, "natsport")?.filter(|p| *p != 0),
+        user: f.get("srcuser").map(str::to_string),
+        hostname: f.get("src_host").map(str::to_string),
+    };
+    e.dst = Endpoint {
+        ip: Some(dst),
+        port: port(f, "dport")?,
+        interface: f.get("outbound_if").map(str::to_string),
+        zone: f.get("to").map(str::to_string),
+        nat_ip: nat_ip(ip(f, "natdst")?),
+        nat_port: port(f, "natdport")?.filter(|p| *p != 0),
+        user: f.get("dstuser").map(str::to_string),
+        hostname: f.get("dst_host").map(str::to_string),
+    };
+    if e.src.nat_ip.is_none() {
+        e.src.nat_port = None;
+    }
+    if e.dst.nat_ip.is_none() {
+        e.dst.nat_port = None;
+    }
+    e.protocol_num = f.get("proto").and_then(protocol_number);
+    // bytes_sent is client → server (paloalto.md §4.3).
+    e.bytes_out = num(f, "bytes_sent")?;
+    e.bytes_in = num(f, "bytes_received")?;
+    e.packets_out = num(f, "pkts_sent")?;
+    e.packets_in = num(f, "pkts_received")?;
+    e.bytes_total = num(f, "bytes")?;
+    e.packets_total = num(f, "packets")?;
+    e.disposition = if disp == Disposition::Unknown && activity != FlowActivity::Refuse { Disposition::Allowed } else { disp };
+    e.rule = f.get("rule").map(str::to_string);
+    e.session_id = f.get("sessionid").map(str::to_string);
+    e.application = f.get("app").map(str::to_string);
+    e.user = f.get("srcuser").map(str::to_string);
+    e.reason = f.get("session_end_reason").filter(|r| *r != "n/a").map(str::to_string);
+    if let Some(start) = f.get("start") {
+        if let Ok(t) = logfetch_common::time::parse_vendor_time(start, ctx.tz, ctx.now) {
+            e.start_time = Some(t);
+        }
+    }
+    if let Some(el) = num(f, "elapsed")? {
+        e.duration_ms = Some(el * 1000);
+        if activity == FlowActivity::Close {
+            e.end_time = e.start_time.map(|s| s + chrono::Duration::seconds(el as i64)).or(Some(e.envelope.time));
+        }
+    }
+    Ok(Event::Flow(e))
+}
+
+/// `Suspicious DNS Query (generic:comparetvs.net)(320511141)` → (`comparetvs.net`, 320511141).
+pub fn dns_domain_in_threat_name(name: &str) -> Option<(&str, Option<u64>)> {
+    let n = name.trim();
+    let (rest, id) = match n.strip_suffix(')').and_then(|r| r.rsplit_once('(')) {
+        Some((r, id)) if id.bytes().all(|b| b.is_ascii_digit()) => (r.trim_end(), id.parse().ok()),
+        _ => (n, None),
+    };
+    let inner = rest.strip_suffix(')')?.rsplit_once('(')?.1;
+    let domain = inner.rsplit_once(':').map_or(inner, |(_, d)| d).trim();
+    let looks = domain.contains('.') && !domain.contains(' ') && domain.parse::<IpAddr>().is_err();
+    looks.then_some((domain, id))
+}
+
+/// THREAT records: DNS ones (a domain in the threat name of a spyware/DNS record, or app `dns`
+/// with DNS security categories) → a DNS event; everything else is not flow or DNS (`None`).
+pub fn threat<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> Result<Option<Event>, String> {
+    let name = f.get("threatid").unwrap_or("");
+    let app = f.get("app").unwrap_or("");
+    let dns_category = f.get("thr_category").filter(|c| c.starts_with("dns")).or(f.get("category-of-threatid").filter(|c| c.starts_with("dns")));
+    let found = dns_domain_in_threat_name(name);
+    let is_dns = found.is_some() && (app.eq_ignore_ascii_case("dns") || name.contains("DNS") || f.get("dport") == Some("53") || dns_category.is_some());
+    let Some((domain, id)) = found.filter(|_| is_dns) else { return Ok(None) };
+    let env = envelope(f, o, ctx, "threat:")?;
+    let mut d = DnsEvent::new(env, DnsActivity::Query, domain);
+    d.client = Endpoint { ip: ip(f, "src")?, port: port(f, "sport")?, zone: f.get("from").map(str::to_string), user: f.get("srcuser").map(str::to_string), ..Endpoint::default() };
+    d.server = Endpoint { ip: ip(f, "dst")?, port: port(f, "dport")?, zone: f.get("to").map(str::to_string), ..Endpoint::default() };
+    d.protocol_num = f.get("proto").and_then(protocol_number);
+    d.disposition = disposition(f.get("action"));
+    d.rule = f.get("rule").map(str::to_string);
+    d.user = f.get("srcuser").map(str::to_string);
+    let um = &mut d.envelope.unmapped;
+    um.insert("threat_name".into(), name.into());
+    if let Some(id) = id {
+        um.insert("threat_id".into(), id.into());
+    }
+    for k in ["severity", "thr_category", "action", "direction"] {
+        if let Some(v) = f.get(k) {
+            um.insert(k.into(), v.into());
+        }
+    }
+    if f.get("action") == Some("sinkhole") {
+        um.insert("sinkholed".into(), true.into());
+    }
+    Ok(Some(Event::Dns(d)))
+}
+
+/// A row of named columns (CSV).
+pub struct Row<'r, 'a> {
+    pub layout: &'static [&'static str],
+    pub cols: &'r [std::borrow::Cow<'a, str>],
+}
+
+impl Fields for Row<'_, '_> {
+    fn raw(&self, name: &str) -> Option<&str> {
+        let i = super::layout::index(self.layout, name)?;
+        self.cols.get(i).map(|c| c.as_ref())
+    }
+}
+
+/// An XML API `<entry>`: child element name → text.
+#[derive(Debug, Default, Clone)]
+pub struct Entry {
+    pub fields: Vec<(String, String)>,
+}
+
+impl Fields for Entry {
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_from_threat_name() {
+        assert_eq!(dns_domain_in_threat_name("Suspicious DNS Query (generic:comparetvs.net)(320511141)"), Some(("comparetvs.net", Some(320511141))));
+        assert_eq!(dns_domain_in_threat_name("Malware DNS Query (bad.example.org)(1234)"), Some(("bad.example.org", Some(1234))));
+        assert_eq!(dns_domain_in_threat_name("PDF Exploit Evasion Found(34805)"), None);
+        assert_eq!(dns_domain_in_threat_name("(9999)"), None);
+    }
+}
