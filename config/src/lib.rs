@@ -129,6 +129,9 @@ pub struct TenantConfig {
     /// Catch-up walks forward in windows of this size.
     #[serde(default = "default_window")]
     pub window: HumanDuration,
+    /// Windows end this long before now, so records still being written are not cut in half.
+    #[serde(default = "default_delay")]
+    pub delay: HumanDuration,
     /// Keep the original record in each event.
     #[serde(default = "default_true")]
     pub keep_raw: bool,
@@ -164,6 +167,9 @@ fn default_max_lookback() -> HumanDuration {
 }
 fn default_window() -> HumanDuration {
     HumanDuration(Duration::from_secs(3600))
+}
+fn default_delay() -> HumanDuration {
+    HumanDuration(Duration::from_secs(2))
 }
 fn default_true() -> bool {
     true
@@ -209,6 +215,9 @@ pub struct ConnectionConfig {
     pub tls_key: Option<PathBuf>,
     /// Records per page for pull APIs.
     pub page_size: Option<u32>,
+    /// How often asynchronous API jobs (PAN-OS log queries) are polled.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: HumanDuration,
     /// HTTP request timeout.
     #[serde(default = "default_http_timeout")]
     pub timeout: HumanDuration,
@@ -217,6 +226,9 @@ pub struct ConnectionConfig {
     pub max_retries: u32,
 }
 
+fn default_poll_interval() -> HumanDuration {
+    HumanDuration(Duration::from_millis(500))
+}
 fn default_max_connections() -> usize {
     1000
 }
@@ -251,6 +263,7 @@ impl Default for ConnectionConfig {
             tls_cert: None,
             tls_key: None,
             page_size: None,
+            poll_interval: default_poll_interval(),
             timeout: default_http_timeout(),
             max_retries: default_retries(),
         }

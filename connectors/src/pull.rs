@@ -59,6 +59,10 @@ pub struct PullSettings {
     pub page_size: Option<u32>,
     pub limiter: crate::http::RateLimiter,
     pub policy: crate::http::RetryPolicy,
+    /// The device's time zone (for APIs that filter on zone-less local times).
+    pub tz: chrono_tz::Tz,
+    /// How often asynchronous jobs are polled.
+    pub poll_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for PullSettings {

@@ -5,4 +5,5 @@
 //! a small paged HTTP API with the failure modes the scheduler must survive (429, 5xx).
 
 pub mod cisco_syslog;
+pub mod panos;
 pub mod test_source;

@@ -39,6 +39,8 @@ pub struct StreamPlan {
     pub initial_lookback: Duration,
     pub max_lookback: Duration,
     pub window: Duration,
+    /// Windows end this long before "now".
+    pub delay: Duration,
     pub batch_max_events: usize,
     pub batch_max_bytes: usize,
     /// Where malformed records go (`<data_dir>/rejects`).
@@ -167,6 +169,7 @@ impl StreamRun<'_> {
 
     /// A scheduled run: from the checkpoint (or `now - initial_lookback`) up to `now`.
     pub async fn run_scheduled(&self, store: &dyn CheckpointStore, now: DateTime<Utc>) -> Result<RunSummary, RunError> {
+        let now = now - chrono::Duration::from_std(self.plan.delay).unwrap_or_default();
         let (t, k) = (self.plan.tenant.as_str(), stream_name(self.plan.kind));
         let mut summary = RunSummary::default();
         let loaded = load::<StreamCheckpoint>(store, t, k)?;

@@ -100,6 +100,8 @@ pub fn pull_source(t: &TenantConfig, limiter: RateLimiter) -> Result<Box<dyn Pul
         page_size: t.connection.page_size,
         limiter,
         policy: RetryPolicy { max_retries: t.connection.max_retries, ..RetryPolicy::default() },
+        tz: t.tz(),
+        poll_interval: t.connection.poll_interval.get(),
     };
     logfetch_connectors::registry::pull_source_for(t.vendor(), &settings).map_err(|e| e.to_string())
 }
@@ -113,6 +115,7 @@ pub fn stream_plan(cfg: &Config, t: &TenantConfig, kind: LogKind) -> StreamPlan 
         initial_lookback: t.initial_lookback.get(),
         max_lookback: t.max_lookback.get(),
         window: t.window.get(),
+        delay: t.delay.get(),
         batch_max_events: routes.iter().map(|s| s.batch_max_events).min().unwrap_or(5000),
         batch_max_bytes: routes.iter().map(|s| s.batch_max_bytes).min().unwrap_or(8 << 20),
         rejects_dir: cfg.service.data_dir.join("rejects"),

@@ -74,6 +74,8 @@ async fn env(interval_ms: i64, page_size: u32) -> Env {
         page_size: Some(page_size),
         limiter: RateLimiter::new(1000.0),
         policy: RetryPolicy { base_backoff: Duration::from_millis(20), ..RetryPolicy::default() },
+        tz: chrono_tz::UTC,
+        poll_interval: Duration::from_millis(100),
     };
     let source = test_vendor::api::build(&settings).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -84,6 +86,7 @@ async fn env(interval_ms: i64, page_size: u32) -> Env {
         initial_lookback: Duration::from_secs(3600),
         max_lookback: Duration::from_secs(7 * 86400),
         window: Duration::from_secs(3600),
+        delay: Duration::ZERO,
         batch_max_events: 10,
         batch_max_bytes: 1 << 20,
         rejects_dir: dir.path().join("rejects"),
@@ -220,6 +223,8 @@ async fn wrong_token_is_a_clear_auth_error() {
         page_size: None,
         limiter: RateLimiter::new(100.0),
         policy: RetryPolicy::default(),
+        tz: chrono_tz::UTC,
+        poll_interval: Duration::from_millis(100),
     };
     let src = test_vendor::api::build(&settings).unwrap();
     let now = fixed_now();

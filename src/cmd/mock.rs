@@ -28,6 +28,27 @@ pub enum MockCommand {
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
     },
+    /// The PAN-OS XML API (firewall, or Panorama with several serials). Prints `listening on http://ADDR`.
+    Panos {
+        /// Serve Panorama data from three firewalls.
+        #[arg(long)]
+        panorama: bool,
+        /// The device's time zone (receive_time is local time).
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// One TRAFFIC entry per serial every this many ms (THREAT: ten times fewer).
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: i64,
+        /// How far back the data starts.
+        #[arg(long, default_value = "2h")]
+        history: logfetch_config::HumanDuration,
+        /// Non-FIN polls before a job finishes.
+        #[arg(long, default_value_t = 2)]
+        pending_polls: u32,
+        /// Report errors with HTTP 200 (status="error") instead of 403/400.
+        #[arg(long)]
+        errors_as_200: bool,
+    },
     /// A Cisco ASA/FTD syslog sender: generated coherent traffic, or lines from a file.
     CiscoSyslog {
         /// Where to send (`127.0.0.1:5514`).
@@ -59,6 +80,23 @@ pub enum MockCommand {
 pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
     let (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms) = match cmd {
         MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms } => (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms),
+        MockCommand::Panos { panorama, tz, interval_ms, history, pending_polls, errors_as_200 } => {
+            let tz = logfetch_common::time::parse_tz(&tz)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let start = chrono::Utc::now() - chrono::Duration::from_std(history.get()).unwrap_or_default();
+                let mut m = logfetch_mocks::panos::PanMock::new(panorama, tz, start, interval_ms);
+                m.pending_polls = pending_polls;
+                m.errors_as_200.store(errors_as_200, std::sync::atomic::Ordering::SeqCst);
+                let addr = logfetch_mocks::panos::start(Arc::new(m)).await?;
+                println!("listening on http://{addr}");
+                use std::io::Write;
+                std::io::stdout().flush()?;
+                tokio::signal::ctrl_c().await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            return Ok(ExitCode::SUCCESS);
+        }
         MockCommand::CiscoSyslog { target, transport, count, rate, seed, malformed, file, ca_file } => {
             let lines = match file {
                 Some(f) => std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?.lines().map(str::to_string).collect(),

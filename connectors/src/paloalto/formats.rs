@@ -73,6 +73,16 @@ fn json_num(m: &serde_json::Map<String, Value>, k: &str) -> Option<String> {
 pub fn json(line: &str, o: Origin<'_>, ctx: &ParseContext) -> Result<Option<Event>, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let m = v.as_object().ok_or("a JSON record must be an object")?;
+    // An XML API entry the pull client handed on as JSON (XML field names).
+    if m.get("_panos_entry") == Some(&Value::Bool(true)) {
+        let entry = super::map::Entry { fields: m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect() };
+        let kind = entry.get("type").unwrap_or("").to_string();
+        return match kind.as_str() {
+            "TRAFFIC" => super::map::traffic(&entry, o, ctx).map(Some),
+            "THREAT" => super::map::threat(&entry, o, ctx),
+            _ => Ok(None),
+        };
+    }
     let log_type = m.get("LogType").or(m.get("Type")).and_then(Value::as_str).unwrap_or("").to_ascii_uppercase();
     // Numbers may come as JSON numbers: normalise into strings the shared mapping can read.
     let mut norm = m.clone();

@@ -2,6 +2,7 @@
 //! Strata Logging Service / HTTPS JSON (incl. DNS Security), CEF and LEEF — format detected per
 //! record — and XML API responses (streamed, see [`xml`]).
 
+pub mod api;
 pub mod csv;
 pub mod formats;
 pub mod layout;
