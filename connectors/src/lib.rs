@@ -53,8 +53,8 @@ pub trait RecordParser: Send + Sync {
     fn vendor(&self) -> &'static str;
     fn parse(&self, record: &str, ctx: &ParseContext) -> ParseOutcome;
     /// Whole-document formats (a saved PAN-OS XML API answer): `None` when the vendor has none
-    /// or `text` is not one, else one outcome per record inside.
-    fn parse_document(&self, _text: &str, _ctx: &ParseContext) -> Option<Result<Vec<ParseOutcome>, String>> {
+    /// or `text` is not one; else `on` gets one outcome per record inside, in order, as it is read.
+    fn parse_document(&self, _text: &str, _ctx: &ParseContext, _on: &mut dyn FnMut(ParseOutcome)) -> Option<Result<(), String>> {
         None
     }
 }

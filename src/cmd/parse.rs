@@ -159,10 +159,13 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             let starts_with_tag = input.fill_buf().map(|b| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'<')).unwrap_or(false);
             if starts_with_tag {
                 let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-                if let Some(result) = parser.parse_document(&text, &ctx) {
-                    let outcomes = result.map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
-                    for (i, o) in outcomes.into_iter().enumerate() {
-                        stats.read += 1;
+                let mut i = 0u64;
+                let mut failure: Option<anyhow::Error> = None;
+                let name = f.display().to_string();
+                let handled = parser.parse_document(&text, &ctx, &mut |o| {
+                    i += 1;
+                    stats.read += 1;
+                    let r: anyhow::Result<()> = (|| {
                         match o {
                             ParseOutcome::Events(evs) => {
                                 for ev in &evs {
@@ -177,9 +180,19 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
                             }
                             ParseOutcome::Rejected { reason } => {
                                 stats.rejected += 1;
-                                reject(&mut rejects, &f.display().to_string(), i as u64 + 1, &reason, &format!("entry {}", i + 1))?;
+                                reject(&mut rejects, &name, i, &reason, &format!("entry {i}"))?;
                             }
                         }
+                        Ok(())
+                    })();
+                    if let (Err(e), None) = (r, &failure) {
+                        failure = Some(e);
+                    }
+                });
+                if let Some(result) = handled {
+                    result.map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                    if let Some(e) = failure {
+                        return Err(e);
                     }
                     continue;
                 }

@@ -83,9 +83,9 @@ impl RecordParser for PanParser {
         }
     }
 
-    fn parse_document(&self, text: &str, ctx: &ParseContext) -> Option<Result<Vec<ParseOutcome>, String>> {
+    fn parse_document(&self, text: &str, ctx: &ParseContext, on: &mut dyn FnMut(ParseOutcome)) -> Option<Result<(), String>> {
         let t = text.trim_start();
-        (t.starts_with("<response") || t.starts_with("<?xml")).then(|| parse_xml_document(t, ctx))
+        (t.starts_with("<response") || t.starts_with("<?xml")).then(|| parse_xml_document(t, ctx, on))
     }
 }
 
@@ -100,9 +100,9 @@ fn record_type(line: &str) -> String {
         .unwrap_or_else(|| "(other)".into())
 }
 
-/// Parses a whole XML API response (`parse` on a saved `type=log` answer).
-pub fn parse_xml_document(xml: &str, ctx: &ParseContext) -> Result<Vec<ParseOutcome>, String> {
-    let mut out = Vec::new();
+/// Parses a whole XML API response (`parse` on a saved `type=log` answer), handing each
+/// entry's outcome to `on` as it is read.
+pub fn parse_xml_document(xml: &str, ctx: &ParseContext, on: &mut dyn FnMut(ParseOutcome)) -> Result<(), String> {
     let resp = xml::read(xml, |entry| {
         let raw = entry.fields.iter().map(|(k, v)| format!("<{k}>{v}</{k}>")).collect::<String>();
         let o = Origin { host: None, raw: &raw };
@@ -112,7 +112,7 @@ pub fn parse_xml_document(xml: &str, ctx: &ParseContext) -> Result<Vec<ParseOutc
             "THREAT" => map::threat(&entry, o, ctx),
             _ => Ok(None),
         };
-        out.push(match r {
+        on(match r {
             Ok(Some(e)) => ParseOutcome::Events(vec![e]),
             Ok(None) => ParseOutcome::Skipped { reason: format!("XML entry type {kind} is not a flow or DNS record") },
             Err(reason) => ParseOutcome::Rejected { reason },
@@ -121,7 +121,7 @@ pub fn parse_xml_document(xml: &str, ctx: &ParseContext) -> Result<Vec<ParseOutc
     if !resp.is_success() {
         return Err(format!("the response is an error (code {}): {}", resp.code.unwrap_or_default(), resp.msg.unwrap_or_default()));
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

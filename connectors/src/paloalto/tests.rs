@@ -112,7 +112,8 @@ fn wazuh_anonymised_rows_are_rejected_with_the_field() {
 
 #[test]
 fn xml_api_entries_map_like_syslog_rows() {
-    let out = parse_xml_document(&sample("panos_xml/content__query_logs.xml"), &ctx()).unwrap();
+    let mut out = Vec::new();
+    parse_xml_document(&sample("panos_xml/content__query_logs.xml"), &ctx(), &mut |o| out.push(o)).unwrap();
     assert_eq!(out.len(), 1);
     let ParseOutcome::Events(evs) = &out[0] else { panic!("{:?}", out[0]) };
     let Event::Flow(f) = &evs[0] else { panic!() };
