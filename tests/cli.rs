@@ -171,6 +171,9 @@ fn demo_runs_the_real_pipeline_and_its_output_validates() {
     let asa = stdout.lines().find(|l| l.starts_with("demo-asa") && l.contains("flow")).unwrap_or_else(|| panic!("{stdout}"));
     let asa_events: u64 = asa.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(asa_events > 500, "the simulated ASA's syslog arrived: {asa}");
+    let pan = stdout.lines().find(|l| l.starts_with("demo-panos") && l.contains("flow")).unwrap_or_else(|| panic!("{stdout}"));
+    let pan_events: u64 = pan.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(pan_events >= 1700, "half an hour of PAN-OS traffic: {pan}");
     assert!(stdout.contains("\"class_uid\": 4001") && stdout.contains("\"class_uid\": 4003"), "two sample records");
     // Every batch validates.
     let mut files = Vec::new();

@@ -47,6 +47,8 @@ pub struct PanMock {
     pub requests: AtomicU64,
     pub keygens: AtomicU32,
     limit: tokio::sync::Semaphore,
+    /// Entries loaded from a file, served instead of generated ones.
+    loaded: Option<Vec<MockEntry>>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +78,7 @@ pub struct MockEntry {
     pub log_type: &'static str,
     pub subtype: &'static str,
     pub time: DateTime<Utc>,
-    pub fields: Vec<(&'static str, String)>,
+    pub fields: Vec<(String, String)>,
 }
 
 impl PanMock {
@@ -104,6 +106,7 @@ impl PanMock {
             requests: AtomicU64::new(0),
             keygens: AtomicU32::new(0),
             limit: tokio::sync::Semaphore::new(5),
+            loaded: None,
         }
     }
 
@@ -116,8 +119,56 @@ impl PanMock {
         t.with_timezone(&self.tz).format("%Y/%m/%d %H:%M:%S").to_string()
     }
 
+    /// Serves these entries (from a saved XML answer) instead of generated data.
+    pub fn load_entries(&mut self, xml: &str) -> Result<usize, String> {
+        use quick_xml::events::Event as X;
+        let mut r = quick_xml::Reader::from_str(xml);
+        let mut out = Vec::new();
+        let mut cur: Option<Vec<(String, String)>> = None;
+        let mut field: Option<String> = None;
+        let mut text = String::new();
+        loop {
+            match r.read_event().map_err(|e| e.to_string())? {
+                X::Start(s) if s.name().as_ref() == "entry" => cur = Some(Vec::new()),
+                X::Start(s) if cur.is_some() && field.is_none() => {
+                    field = Some(s.name().as_ref().to_string());
+                    text.clear();
+                }
+                X::Text(t) if field.is_some() => text.push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0)),
+                X::GeneralRef(g) if field.is_some() => {
+                    let n: &str = g.as_ref();
+                    text.push_str(quick_xml::escape::resolve_predefined_entity(n).unwrap_or(""));
+                }
+                X::End(e) if e.name().as_ref() == "entry" => {
+                    if let Some(fields) = cur.take() {
+                        let get = |k: &str| fields.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
+                        let naive = chrono::NaiveDateTime::parse_from_str(&get("receive_time"), "%Y/%m/%d %H:%M:%S").map_err(|e| format!("receive_time: {e}"))?;
+                        let time = self.tz.from_local_datetime(&naive).earliest().ok_or("receive_time in a DST gap")?.with_timezone(&Utc);
+                        let lt: &'static str = if get("type") == "THREAT" { "threat" } else { "traffic" };
+                        let st = get("subtype");
+                        let subtype: &'static str = ["end", "start", "drop", "deny", "spyware", "url", "virus"].into_iter().find(|x| *x == st).unwrap_or("end");
+                        out.push(MockEntry { serial: get("serial"), device: get("device_name"), seqno: get("seqno").parse().unwrap_or(0), log_type: lt, subtype, time, fields });
+                    }
+                }
+                X::End(_) if field.is_some() => {
+                    if let (Some(f), Some(c)) = (field.take(), cur.as_mut()) {
+                        c.push((f, std::mem::take(&mut text)));
+                    }
+                }
+                X::Eof => break,
+                _ => {}
+            }
+        }
+        let n = out.len();
+        self.loaded = Some(out);
+        Ok(n)
+    }
+
     /// All entries of a log type that exist by `now`, oldest first.
     pub fn entries(&self, log_type: &str, now: DateTime<Utc>) -> Vec<MockEntry> {
+        if let Some(l) = &self.loaded {
+            return l.iter().filter(|e| e.log_type == log_type && e.time <= now).cloned().collect();
+        }
         let step = if log_type == "threat" { self.interval_ms * 10 } else { self.interval_ms };
         let n = ((now - self.start).num_milliseconds() / step.max(1)).max(0);
         let mut out = Vec::with_capacity(n as usize * self.serials.len());
@@ -137,7 +188,7 @@ impl PanMock {
         let dst = format!("198.51.100.{}", 1 + rng.below(250));
         let sport = (1024 + rng.below(60000)).to_string();
         let hi = t.with_timezone(&self.tz).to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
-        let mut f: Vec<(&'static str, String)> = vec![
+        let mut f: Vec<(String, String)> = [
             ("domain", "1".into()),
             ("receive_time", self.local(t)),
             ("serial", serial.into()),
@@ -157,7 +208,10 @@ impl PanMock {
             ("sport", sport),
             ("device_name", device.into()),
             ("dg_hier_level_1", if self.panorama { "17".into() } else { "0".into() }),
-        ];
+        ]
+        .into_iter()
+        .map(|(k, v): (&str, String)| (k.to_string(), v))
+        .collect();
         let subtype: &'static str = if log_type == "threat" {
             f.extend([
                 ("subtype", "spyware".to_string()),
@@ -170,7 +224,7 @@ impl PanMock {
                 ("severity", "medium".into()),
                 ("direction", "client-to-server".into()),
                 ("thr_category", "dns-c2".into()),
-            ]);
+            ].into_iter().map(|(k, v): (&str, String)| (k.to_string(), v)));
             "spyware"
         } else {
             let sent = rng.below(100_000);
@@ -195,9 +249,9 @@ impl PanMock {
                 ("start", self.local(t - chrono::Duration::seconds(30))),
                 ("elapsed", "30".into()),
                 ("session_end_reason", "tcp-fin".into()),
-            ]);
+            ].into_iter().map(|(k, v): (&str, String)| (k.to_string(), v)));
             if rng.below(3) == 0 {
-                f.push(("srcuser", "corp\\alice".into()));
+                f.push(("srcuser".into(), "corp\\alice".into()));
             }
             st
         };
@@ -481,6 +535,16 @@ mod tests {
             assert!(seq.windows(2).all(|w| w[1] > w[0]));
         }
         let t = m.entries("threat", Utc::now());
-        assert!(t.iter().all(|x| x.fields.iter().any(|(k, v)| *k == "threatid" && v.contains("generic:"))));
+        assert!(t.iter().all(|x| x.fields.iter().any(|(k, v)| k == "threatid" && v.contains("generic:"))));
+    }
+
+    #[test]
+    fn serves_entries_loaded_from_a_saved_answer() {
+        let xml = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples/panos_xml/content__query_logs.xml")).unwrap();
+        let mut m = PanMock::new(false, chrono_tz::UTC, Utc::now(), 1000);
+        assert_eq!(m.load_entries(&xml).unwrap(), 1);
+        let e = m.entries("traffic", Utc::now());
+        assert_eq!((e.len(), e[0].serial.as_str(), e[0].seqno), (1, "1234", 1234));
+        assert!(e[0].fields.iter().any(|(k, v)| k == "rule" && v == "LAN to Internet - Default Applications"));
     }
 }

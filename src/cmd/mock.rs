@@ -48,6 +48,9 @@ pub enum MockCommand {
         /// Report errors with HTTP 200 (status="error") instead of 403/400.
         #[arg(long)]
         errors_as_200: bool,
+        /// Serve the `<entry>` elements of this saved XML answer instead of generated data.
+        #[arg(long)]
+        entries: Option<std::path::PathBuf>,
     },
     /// A Cisco ASA/FTD syslog sender: generated coherent traffic, or lines from a file.
     CiscoSyslog {
@@ -80,7 +83,7 @@ pub enum MockCommand {
 pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
     let (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms) = match cmd {
         MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms } => (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms),
-        MockCommand::Panos { panorama, tz, interval_ms, history, pending_polls, errors_as_200 } => {
+        MockCommand::Panos { panorama, tz, interval_ms, history, pending_polls, errors_as_200, entries } => {
             let tz = logfetch_common::time::parse_tz(&tz)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
@@ -88,6 +91,11 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
                 let mut m = logfetch_mocks::panos::PanMock::new(panorama, tz, start, interval_ms);
                 m.pending_polls = pending_polls;
                 m.errors_as_200.store(errors_as_200, std::sync::atomic::Ordering::SeqCst);
+                if let Some(f) = entries {
+                    let xml = std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+                    let n = m.load_entries(&xml).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                    eprintln!("serving {n} entries from {}", f.display());
+                }
                 let addr = logfetch_mocks::panos::start(Arc::new(m)).await?;
                 println!("listening on http://{addr}");
                 use std::io::Write;
