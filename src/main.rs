@@ -57,6 +57,11 @@ enum Command {
     Pull(cmd::pull::PullArgs),
     /// Run the real pipeline against built-in mocks for a short time and summarise the output.
     Demo(cmd::demo::DemoArgs),
+    /// Zscaler helpers: the exact feed template to paste into the ZIA admin portal.
+    Zscaler {
+        #[command(subcommand)]
+        command: cmd::zscaler::ZscalerCommand,
+    },
     /// Run a vendor mock on 127.0.0.1 (for tests and trials).
     #[command(hide = true)]
     Mock {
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
         Command::Pull(args) => cmd::pull::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Mock { command } => cmd::mock::run(command),
+        Command::Zscaler { command } => cmd::zscaler::run(command),
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@ pub mod push;
 pub mod registry;
 pub mod syslog;
 pub mod test_vendor;
+pub mod zscaler;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

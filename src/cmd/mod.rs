@@ -10,6 +10,7 @@ pub mod status;
 pub mod parse;
 pub mod secret;
 pub mod validate;
+pub mod zscaler;
 
 use anyhow::{Context, bail};
 use logfetch_config::Config;

@@ -1,0 +1,329 @@
+//! Zscaler Internet Access NSS / Cloud NSS DNS and firewall records (zscaler.md §2–§4): the
+//! recommended JSON layouts (with or without the `sourcetype`/`event` wrapper, quoted or unquoted
+//! numbers), Zscaler's default CSV and tab-separated outputs, and name=value pairs. Feed-language
+//! quirks are undone here: `%HH` percent-encoding (`e`-fields), placeholders (`None`, `NA`,
+//! `Unknown`, `NotFound`, `N/A`), double-space dates.
+
+pub mod template;
+
+use std::net::IpAddr;
+
+use logfetch_common::event::{Disposition, DnsActivity, DnsAnswer, DnsEvent, Endpoint, Envelope, Event, FlowActivity, FlowEvent, protocol_number};
+use serde_json::Value;
+
+use crate::{ParseContext, ParseOutcome, RecordParser};
+
+#[derive(Default)]
+pub struct ZscalerParser;
+
+/// Which feed a record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    Dns,
+    Firewall,
+}
+
+/// Column order of Zscaler's default DNS CSV (zscaler.md §3.2; the last four are inferred).
+pub const DNS_COLUMNS: &[&str] = &[
+    "datetime", "user", "department", "location", "reqaction", "resaction", "reqrulelabel", "resrulelabel", "dns_reqtype", "dns_req", "dns_resp", "srv_dport", "durationms", "clt_sip", "srv_dip",
+    "category", "odomcat", "deviceowner", "devicehostname",
+];
+
+/// Column order of the default firewall CSV (zscaler.md §4.3, 36 columns).
+pub const FW_COLUMNS: &[&str] = &[
+    "datetime", "user", "department", "locationname", "cdport", "csport", "sdport", "ssport", "csip", "cdip", "ssip", "sdip", "tsip", "tunsport", "tuntype", "action", "dnat", "stateful", "aggregate",
+    "nwsvc", "nwapp", "proto", "ipcat", "destcountry", "avgduration", "rulelabel", "inbytes", "outbytes", "duration", "durationms", "numsessions", "ipsrulelabel", "threatcat", "threatname",
+    "deviceowner", "devicehostname",
+];
+
+/// Decodes `%HH` sequences (the feed's escape mechanism); invalid sequences stay as they are.
+pub fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|c| (*c as char).to_digit(16)), b.get(i + 2).and_then(|c| (*c as char).to_digit(16))) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Placeholder values the feeds write for "nothing".
+pub fn is_placeholder(v: &str) -> bool {
+    matches!(v.trim(), "" | "None" | "NA" | "N/A" | "Unknown" | "NotFound" | "Not available" | "0.0.0.0")
+}
+
+/// A record's fields by the Elastic / template key names, values decoded.
+#[derive(Debug, Default)]
+pub struct Record {
+    pub fields: Vec<(String, String)>,
+}
+
+impl Record {
+    /// The value, decoded, or `None` when absent or a placeholder.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.fields.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str()).filter(|v| !is_placeholder(v))
+    }
+    fn any(&self, keys: &[&str]) -> Option<&str> {
+        keys.iter().find_map(|k| self.get(k))
+    }
+}
+
+fn from_json(v: &Value) -> Option<(Option<Feed>, Record)> {
+    let obj = v.as_object()?;
+    let feed = match obj.get("sourcetype").and_then(Value::as_str) {
+        Some(s) if s.contains("dns") => Some(Feed::Dns),
+        Some(s) if s.contains("fw") || s.contains("firewall") => Some(Feed::Firewall),
+        _ => None,
+    };
+    let ev = obj.get("event").and_then(Value::as_object).unwrap_or(obj);
+    let fields = ev
+        .iter()
+        .filter_map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => percent_decode(s),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((k.clone(), s))
+        })
+        .collect();
+    Some((feed, Record { fields }))
+}
+
+/// Splits a quoted CSV / tab line.
+fn split_delimited(line: &str, delim: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if c == delim && !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+fn guess_feed(r: &Record) -> Option<Feed> {
+    if r.fields.iter().any(|(k, _)| k == "dns_req" || k == "dns_reqtype") {
+        Some(Feed::Dns)
+    } else if r.fields.iter().any(|(k, _)| k == "cdip" || k == "csip" || k == "nwsvc") {
+        Some(Feed::Firewall)
+    } else {
+        None
+    }
+}
+
+/// Reads any of the supported record shapes.
+pub fn read(line: &str) -> Result<(Feed, Record), String> {
+    let t = line.trim();
+    let (feed, rec) = if t.starts_with('{') {
+        let v: Value = serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?;
+        from_json(&v).ok_or("a JSON record must be an object")?
+    } else if t.contains('\t') && t.split('\t').next().is_some_and(|f| !f.contains('=')) {
+        let cols = split_delimited(t, '\t');
+        delimited(cols)?
+    } else if t.starts_with('"') || t.matches(',').count() >= 10 {
+        delimited(split_delimited(t, ','))?
+    } else if t.contains('=') {
+        // Name-value pairs, tab or space separated.
+        let sep = if t.contains('\t') { '\t' } else { ' ' };
+        let fields = t.split(sep).filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim().to_string(), percent_decode(v.trim().trim_matches('"')))).collect();
+        (None, Record { fields })
+    } else {
+        return Err("not a Zscaler NSS record (JSON, CSV, tab-separated or name=value)".into());
+    };
+    let feed = feed.or_else(|| guess_feed(&rec)).ok_or("cannot tell whether this is a DNS or a firewall record (no dns_req or csip/cdip)")?;
+    Ok((feed, rec))
+}
+
+fn delimited(cols: Vec<String>) -> Result<(Option<Feed>, Record), String> {
+    let (feed, names) = match cols.len() {
+        36 => (Feed::Firewall, FW_COLUMNS),
+        19 => (Feed::Dns, DNS_COLUMNS),
+        15..=18 => (Feed::Dns, DNS_COLUMNS),
+        n => return Err(format!("{n} columns match neither the default DNS (19) nor firewall (36) layout")),
+    };
+    let fields = names.iter().zip(cols).map(|(k, v)| (k.to_string(), percent_decode(&v))).collect();
+    Ok((Some(feed), Record { fields }))
+}
+
+fn ip(r: &Record, k: &str) -> Result<Option<IpAddr>, String> {
+    r.get(k).map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not an IP address"))).transpose()
+}
+fn port(r: &Record, k: &str) -> Result<Option<u16>, String> {
+    r.get(k).filter(|v| *v != "0").map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not a port"))).transpose()
+}
+fn num(r: &Record, k: &str) -> Result<Option<u64>, String> {
+    r.get(k).map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not a number"))).transpose()
+}
+
+fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Envelope, String> {
+    let time = match (r.get("epochtime"), r.get("datetime")) {
+        (_, Some(dt)) => logfetch_common::time::parse_vendor_time(dt, ctx.tz, ctx.now).map_err(|e| format!("field `datetime`: {e}"))?,
+        (Some(ep), None) => logfetch_common::time::parse_vendor_time(ep, ctx.tz, ctx.now).map_err(|e| format!("field `epochtime`: {e}"))?,
+        (None, None) => return Err("field `datetime` is missing".into()),
+    };
+    let mut env = Envelope::new(&ctx.tenant, "Zscaler", "Internet Access", "zscaler", time, r.get("recordid").map(str::to_string), raw);
+    env.original_time = r.get("datetime").map(str::to_string);
+    env.event_code = Some(match feed {
+        Feed::Dns => "zscalernss-dns".into(),
+        Feed::Firewall => "zscalernss-fw".into(),
+    });
+    if !ctx.keep_raw {
+        env.raw = None;
+    }
+    for k in ["department", "dept", "location", "locationname", "loc", "deviceowner", "devicehostname", "devicetype", "category", "datacenter", "cloudname", "company"] {
+        if let Some(v) = r.get(k) {
+            env.unmapped.insert(k.to_string(), v.into());
+        }
+    }
+    Ok(env)
+}
+
+fn action(a: Option<&str>) -> Disposition {
+    let a = a.unwrap_or("").to_ascii_lowercase();
+    if a.contains("allow") {
+        Disposition::Allowed
+    } else if a.contains("block") || a.contains("deny") {
+        Disposition::Blocked
+    } else if a.contains("drop") {
+        Disposition::Dropped
+    } else if a.contains("reset") {
+        Disposition::Reset
+    } else {
+        Disposition::Unknown
+    }
+}
+
+/// `A record` → `A`, `AAAA` → `AAAA`.
+fn rr_type(t: &str) -> String {
+    t.trim().trim_end_matches(" record").trim().to_ascii_uppercase()
+}
+
+fn map_dns(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
+    let q = r.any(&["dns_req", "req", "cs5"]).ok_or("field `dns_req` is missing or a placeholder")?;
+    let env = envelope(r, raw, ctx, Feed::Dns)?;
+    let mut d = DnsEvent::new(env, DnsActivity::Traffic, q);
+    d.client = Endpoint { ip: ip(r, "clt_sip")?, ..Endpoint::default() };
+    d.server = Endpoint { ip: ip(r, "srv_dip")?, port: port(r, "srv_dport")?, ..Endpoint::default() };
+    d.query_type = r.any(&["dns_reqtype", "reqtype"]).map(rr_type);
+    if let Some(resp) = r.any(&["dns_resp", "res"]) {
+        // The response is an address, a name, or an error text such as `NXDOMAIN`.
+        if let Some(code) = logfetch_common::event::rcode_from_text(resp).filter(|_| !resp.chars().all(|c| c.is_ascii_digit())) {
+            d.rcode = Some(code);
+        } else {
+            let rtype = match resp.parse::<IpAddr>() {
+                Ok(IpAddr::V4(_)) => Some("A".to_string()),
+                Ok(IpAddr::V6(_)) => Some("AAAA".to_string()),
+                Err(_) => d.query_type.clone(),
+            };
+            d.answers.push(DnsAnswer { rtype, class: Some("IN".into()), data: resp.to_string(), ttl: None });
+            d.rcode = Some(0);
+        }
+    }
+    let (req, res) = (r.get("reqaction"), r.get("resaction"));
+    d.disposition = match (action(req), action(res)) {
+        (Disposition::Unknown, x) => x,
+        (x, Disposition::Allowed) | (x, Disposition::Unknown) => x,
+        (_, x) => x,
+    };
+    d.rule = r.any(&["resrulelabel", "reqrulelabel"]).map(str::to_string);
+    d.user = r.any(&["user", "login"]).map(str::to_string);
+    d.protocol_num = r.get("protocol").and_then(protocol_number);
+    for k in ["reqaction", "resaction", "reqrulelabel", "resrulelabel", "error", "restype", "dnsapp", "durationms", "ecs_slot", "dns_gateway_rule", "dns_gateway_status"] {
+        if let Some(v) = r.get(k) {
+            d.envelope.unmapped.insert(k.to_string(), v.into());
+        }
+    }
+    Ok(Event::Dns(d))
+}
+
+fn map_fw(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
+    let env = envelope(r, raw, ctx, Feed::Firewall)?;
+    let disp = action(r.get("action"));
+    // Aggregated records (zscaler.md §4.2) summarise several sessions: a traffic report, not one
+    // connection's open or close.
+    let aggregate = r.get("aggregate").is_some_and(|a| a.eq_ignore_ascii_case("yes"));
+    let activity = if disp.is_denied() { FlowActivity::Refuse } else { FlowActivity::Traffic };
+    let mut f = FlowEvent::new(env, activity);
+    f.src = Endpoint { ip: ip(r, "csip")?, port: port(r, "csport")?, nat_ip: ip(r, "ssip")?, nat_port: port(r, "ssport")?, user: r.get("user").map(str::to_string), ..Endpoint::default() };
+    let dnat = r.get("dnat").is_some_and(|d| d.eq_ignore_ascii_case("yes"));
+    f.dst = Endpoint {
+        ip: ip(r, "cdip")?,
+        port: port(r, "cdport")?,
+        nat_ip: if dnat { ip(r, "sdip")? } else { None },
+        nat_port: if dnat { port(r, "sdport")? } else { None },
+        ..Endpoint::default()
+    };
+    if f.dst.ip.is_none() {
+        // The client's destination is unknown (0.0.0.0); the server side is what was reached.
+        f.dst.ip = ip(r, "sdip")?;
+        f.dst.port = f.dst.port.or(port(r, "sdport")?);
+    }
+    f.protocol_num = r.get("proto").and_then(protocol_number);
+    // CEF `out` / `in` (zscaler.md §4.1): client → server and back.
+    f.bytes_out = num(r, "outbytes")?;
+    f.bytes_in = num(r, "inbytes")?;
+    f.disposition = disp;
+    f.rule = r.get("rulelabel").map(str::to_string);
+    f.application = r.any(&["nwapp", "nwsvc"]).map(str::to_string);
+    f.user = r.get("user").map(str::to_string);
+    f.duration_ms = num(r, "durationms")?.or(num(r, "duration")?.map(|s| s * 1000));
+    let um = &mut f.envelope.unmapped;
+    um.insert("aggregated".into(), aggregate.into());
+    if let Some(n) = num(r, "numsessions")? {
+        um.insert("numsessions".into(), n.into());
+    }
+    if let Some(v) = num(r, "avgduration")? {
+        um.insert("avgduration_ms".into(), v.into());
+    }
+    for k in ["tuntype", "nwsvc", "ipcat", "destcountry", "threatcat", "threatname", "ipsrulelabel", "stateful", "tsip"] {
+        if let Some(v) = r.get(k) {
+            um.insert(k.to_string(), v.into());
+        }
+    }
+    // Addresses can all be `0.0.0.0` (sanitised exports, some tunnel types): the record still
+    // carries ports, bytes, user and action, so it is kept rather than rejected.
+    Ok(Event::Flow(f))
+}
+
+impl RecordParser for ZscalerParser {
+    fn vendor(&self) -> &'static str {
+        "zscaler"
+    }
+
+    fn parse(&self, record: &str, ctx: &ParseContext) -> ParseOutcome {
+        let line = record.trim_end_matches(['\r', '\n']);
+        let result = read(line).and_then(|(feed, rec)| match feed {
+            Feed::Dns => map_dns(&rec, line, ctx),
+            Feed::Firewall => map_fw(&rec, line, ctx),
+        });
+        match result {
+            Ok(ev) => ParseOutcome::Events(vec![ev]),
+            Err(reason) => ParseOutcome::Rejected { reason },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! The Zscaler parser on `../shared/samples/zscaler_*` and the default CSV rows of zscaler.md.
+
+use std::path::Path;
+
+use logfetch_common::event::{Disposition, FlowActivity};
+use logfetch_common::{Event, ocsf, validate};
+
+use super::*;
+
+fn sample(rel: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples").join(rel)).unwrap()
+}
+
+fn ctx() -> ParseContext {
+    ParseContext::new("zia", chrono_tz::UTC)
+}
+
+fn one(line: &str) -> Event {
+    match ZscalerParser.parse(line, &ctx()) {
+        ParseOutcome::Events(mut v) => {
+            let e = v.remove(0);
+            let r = validate::validate(&ocsf::to_ocsf(&e));
+            assert!(r.is_valid(), "{:?}", r.violations);
+            e
+        }
+        o => panic!("{o:?} for {line}"),
+    }
+}
+
+#[test]
+fn dns_samples_parse_with_values() {
+    let text = sample("zscaler_dns/elastic-integrations__test-dns.log");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 7);
+    for l in &lines {
+        one(l);
+    }
+    let Event::Dns(d) = one(lines[0]) else { panic!() };
+    assert_eq!(d.query_name, "mail.safemarch.com");
+    assert_eq!(d.query_type.as_deref(), Some("A"));
+    assert_eq!(d.answers[0].data, "192.168.2.200");
+    assert_eq!(d.answers[0].rtype.as_deref(), Some("A"));
+    assert_eq!(d.client.ip.unwrap().to_string(), "81.2.69.192");
+    assert_eq!((d.server.ip.unwrap().to_string(), d.server.port), ("175.16.199.0".to_string(), Some(1025)));
+    assert_eq!(d.user.as_deref(), Some("jdoe1@safemarch.com"));
+    assert_eq!(d.rule.as_deref(), Some("RULE_RES"));
+    assert_eq!(d.envelope.time.to_rfc3339(), "2023-10-16T22:55:48+00:00");
+    assert_eq!(d.envelope.vendor_event_id.as_deref(), Some("45648954"));
+    assert_eq!(d.envelope.unmapped["error"], "EMPTY_RESP");
+    assert_eq!(d.protocol_num, Some(6));
+}
+
+#[test]
+fn placeholder_only_dns_record_is_rejected_with_the_reason() {
+    let line = sample("zscaler_dns/elastic-integrations__test-dns-http-endpoint.log");
+    match ZscalerParser.parse(line.trim(), &ctx()) {
+        ParseOutcome::Rejected { reason } => assert!(reason.contains("dns_req") && reason.contains("placeholder"), "{reason}"),
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn firewall_samples_parse_with_values() {
+    // Unquoted integers, a Drop, percent-encoded rule label.
+    let text = sample("zscaler_fw/elastic-integrations__test-firewall.log");
+    let Event::Flow(f) = one(text.trim()) else { panic!() };
+    assert_eq!(f.disposition, Disposition::Dropped);
+    assert_eq!(f.activity, FlowActivity::Refuse);
+    assert_eq!(f.rule.as_deref(), Some("Access Blocked"));
+    assert_eq!((f.bytes_in, f.bytes_out), (Some(19052), Some(1734)));
+    assert_eq!(f.src.port, Some(55018));
+    assert_eq!(f.envelope.unmapped["locationname"], "TestLoc DB");
+    assert_eq!(f.envelope.unmapped["numsessions"], 1);
+    assert_eq!(f.envelope.unmapped["aggregated"], false);
+    // The HTTP-endpoint file: quoted numbers, IPv6, edge cases.
+    let text = sample("zscaler_fw/elastic-integrations__test-firewall-http-endpoint.log");
+    let mut ok = 0;
+    for l in text.lines().filter(|l| !l.trim().is_empty()) {
+        match ZscalerParser.parse(l, &ctx()) {
+            ParseOutcome::Events(evs) => {
+                for e in &evs {
+                    assert!(validate::validate(&ocsf::to_ocsf(e)).is_valid());
+                }
+                ok += 1;
+            }
+            ParseOutcome::Rejected { reason } => assert!(reason.contains("field `"), "{reason}: {l}"),
+            ParseOutcome::Skipped { .. } => panic!(),
+        }
+    }
+    assert!(ok >= 4, "{ok} of the http-endpoint records parsed");
+}
+
+#[test]
+fn default_csv_rows_of_the_zscaler_docs() {
+    let dns = r#""Mon Jun 20 14:56:51 2022","sales@zscaler.com","Service Admin","Road Warrior","Allow","Allow","DNS_1","Zscaler Bypass Traffic","AAAA","wpad.test.com","EMPTY_RESP","53","0","10.66.16.9","10.66.69.21","Corporate Marketing","Other","Zscaler","DESKTOP-J1E9T1L""#;
+    let Event::Dns(d) = one(dns) else { panic!() };
+    assert_eq!((d.query_name.as_str(), d.query_type.as_deref()), ("wpad.test.com", Some("AAAA")));
+    assert_eq!(d.client.ip.unwrap().to_string(), "10.66.16.9");
+    assert_eq!(d.server.port, Some(53));
+    assert_eq!(d.disposition, Disposition::Allowed);
+    let fw = r#""Mon Jun 20 15:35:48 2022","new-gre","Default Department","new-gre","80","36084","80","0","172.17.3.49","216.113.179.53","0.0.0.0","216.113.179.53","10.66.89.115","0","GRE","Drop","No","Yes","No","HTTP","ebay","TCP","Online Shopping","United States","21","Firewall_1","14693","548","0","21","1","None","None","None","NA","NA""#;
+    let Event::Flow(f) = one(fw) else { panic!() };
+    assert_eq!((f.src.ip.unwrap().to_string(), f.src.port), ("172.17.3.49".to_string(), Some(36084)));
+    assert_eq!((f.dst.ip.unwrap().to_string(), f.dst.port), ("216.113.179.53".to_string(), Some(80)));
+    assert_eq!((f.bytes_in, f.bytes_out, f.duration_ms), (Some(14693), Some(548), Some(21)));
+    assert_eq!(f.rule.as_deref(), Some("Firewall_1"));
+    assert_eq!(f.envelope.unmapped.get("threatname"), None, "`None` is a placeholder");
+    // Tab-separated and name=value variants of the same DNS record.
+    let tsv = dns.replace("\",\"", "\t").replace('"', "");
+    let Event::Dns(d) = one(&tsv) else { panic!() };
+    assert_eq!(d.query_name, "wpad.test.com");
+    let kv = "datetime=Mon%20Jun%20%206%2014:56:51%202022\tdns_req=a.example.com\tdns_reqtype=A%20record\tclt_sip=10.0.0.1\treqaction=REQ_BLOCK";
+    let Event::Dns(d) = one(kv) else { panic!() };
+    assert_eq!((d.query_name.as_str(), d.query_type.as_deref(), d.disposition), ("a.example.com", Some("A"), Disposition::Blocked));
+    assert_eq!(d.envelope.time.to_rfc3339(), "2022-06-06T14:56:51+00:00");
+    assert!(matches!(ZscalerParser.parse("hello", &ctx()), ParseOutcome::Rejected { .. }));
+}
+
+#[test]
+fn percent_decoding_and_placeholders() {
+    assert_eq!(percent_decode("jdoe%40safemarch.com"), "jdoe@safemarch.com");
+    assert_eq!(percent_decode("100%"), "100%");
+    assert_eq!(percent_decode("a%2Cb%zz"), "a,b%zz");
+    assert!(is_placeholder("NA") && is_placeholder("None") && !is_placeholder("Nonesuch"));
+}
