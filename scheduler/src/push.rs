@@ -75,10 +75,39 @@ fn write_rejects(plan: &DrainPlan, rejects: &[(u64, String, String)]) -> std::io
     w.into_inner().map_err(|e| e.into_error())?.sync_data()
 }
 
+/// Event ids delivered recently, to drop records a sender replays after a reconnect (NSS
+/// buffers while the connection is down and sends again, zscaler.md §8). Bounded; in memory.
+pub struct RecentIds {
+    set: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+    cap: usize,
+}
+
+impl RecentIds {
+    pub fn new(cap: usize) -> RecentIds {
+        RecentIds { set: Default::default(), order: Default::default(), cap: cap.max(1) }
+    }
+    /// `true` when the id is new (and now remembered).
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        self.set.insert(id.to_string());
+        self.order.push_back(id.to_string());
+        if self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
 /// Drains the spool until cancelled; on cancellation, what is already spooled stays for the next
 /// start (it is durable), so shutdown never waits on a slow sink.
 #[allow(clippy::too_many_arguments)]
 pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordParser>, ctx: ParseContext, sinks: Vec<Arc<dyn Sink>>, metrics: Arc<Metrics>, cancel: CancellationToken) -> Result<(), SpoolError> {
+    let mut recent = RecentIds::new(200_000);
     let mut formats: Vec<Format> = sinks.iter().map(|s| s.format()).collect();
     formats.sort();
     formats.dedup();
@@ -108,10 +137,15 @@ pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordPar
         let mut by_kind: BTreeMap<LogKind, Vec<Event>> = BTreeMap::new();
         let mut rejects = Vec::new();
         let mut skipped = 0u64;
+        let mut duplicates = 0u64;
         for (seq, r) in &recs {
             match parser.parse(&r.line, &ctx) {
                 ParseOutcome::Events(evs) => {
                     for ev in evs {
+                        if !recent.insert(&ev.envelope().event_id) {
+                            duplicates += 1;
+                            continue;
+                        }
                         if plan.kinds.contains(&ev.kind()) {
                             by_kind.entry(ev.kind()).or_default().push(ev);
                         } else {
@@ -152,8 +186,23 @@ pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordPar
         metrics.stream(&plan.tenant, "push", |s| {
             s.records_rejected += rejects.len() as u64;
             s.records_skipped += skipped;
+            s.duplicates_dropped += duplicates;
             s.spool_bytes = spool.bytes();
             s.last_run_end = Some(Utc::now());
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_ids_drop_replays_within_the_window() {
+        let mut r = RecentIds::new(2);
+        assert!(r.insert("a") && r.insert("b"));
+        assert!(!r.insert("a"), "a replay");
+        assert!(r.insert("c"));
+        assert!(r.insert("a"), "forgotten after the window");
     }
 }

@@ -183,7 +183,9 @@ fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Env
         (Some(ep), None) => logfetch_common::time::parse_vendor_time(ep, ctx.tz, ctx.now).map_err(|e| format!("field `epochtime`: {e}"))?,
         (None, None) => return Err("field `datetime` is missing".into()),
     };
-    let mut env = Envelope::new(&ctx.tenant, "Zscaler", "Internet Access", "zscaler", time, r.get("recordid").map(str::to_string), raw);
+    // `recordid` is not documented as unique (the fixtures repeat it), so the stable id is the
+    // hash of the record itself: a replayed record gets the same id, a different one does not.
+    let mut env = Envelope::new(&ctx.tenant, "Zscaler", "Internet Access", "zscaler", time, None, raw);
     env.original_time = r.get("datetime").map(str::to_string);
     env.event_code = Some(match feed {
         Feed::Dns => "zscalernss-dns".into(),
@@ -192,7 +194,7 @@ fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Env
     if !ctx.keep_raw {
         env.raw = None;
     }
-    for k in ["department", "dept", "location", "locationname", "loc", "deviceowner", "devicehostname", "devicetype", "category", "datacenter", "cloudname", "company"] {
+    for k in ["recordid", "department", "dept", "location", "locationname", "loc", "deviceowner", "devicehostname", "devicetype", "category", "datacenter", "cloudname", "company"] {
         if let Some(v) = r.get(k) {
             env.unmapped.insert(k.to_string(), v.into());
         }

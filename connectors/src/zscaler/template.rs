@@ -16,7 +16,6 @@ pub enum Transport {
 const DNS_FIELDS: &[(&str, &str)] = &[
     ("datetime", "%s{time}"),
     ("epochtime", "%d{epochtime}"),
-    ("recordid", "%d{recordid}"),
     ("user", "%s{elogin}"),
     ("department", "%s{edepartment}"),
     ("location", "%s{elocation}"),

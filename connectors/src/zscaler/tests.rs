@@ -45,7 +45,7 @@ fn dns_samples_parse_with_values() {
     assert_eq!(d.user.as_deref(), Some("jdoe1@safemarch.com"));
     assert_eq!(d.rule.as_deref(), Some("RULE_RES"));
     assert_eq!(d.envelope.time.to_rfc3339(), "2023-10-16T22:55:48+00:00");
-    assert_eq!(d.envelope.vendor_event_id.as_deref(), Some("45648954"));
+    assert_eq!(d.envelope.unmapped["recordid"], "45648954");
     assert_eq!(d.envelope.unmapped["error"], "EMPTY_RESP");
     assert_eq!(d.protocol_num, Some(6));
 }
