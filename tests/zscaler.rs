@@ -51,3 +51,106 @@ fn nss_tcp_feed_with_a_replay_is_not_duplicated() {
     assert_eq!(distinct, 7);
     kill(&daemon.0, 15);
 }
+
+/// Records shaped like the Elastic DNS fixture, each a different query.
+fn dns_records(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!(r#"{{"sourcetype":"zscalernss-dns","event":{{"datetime":"Mon Oct 16 22:55:{:02} 2023","user":"u{i}%40example.com","dns_req":"host{i}.example.com","dns_reqtype":"A record","dns_resp":"192.0.2.{}","clt_sip":"10.0.0.{}","srv_dip":"8.8.8.8","srv_dport":"53","reqaction":"REQ_ALLOW","resaction":"RES_ALLOW"}}}}"#, i % 60, i % 250, i % 250))
+        .collect()
+}
+
+fn mock_status(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(bin()).arg("mock").args(args).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn cloud_nss_https_gzip_batches_tokens_and_back_pressure() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(d.join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(d.join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let token = d.join("nss-token");
+    std::fs::write(&token, "s3cr3t-nss").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let cfg = d.join("logfetch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[service]
+data_dir = "{data}"
+admin_listen = "127.0.0.1:0"
+spool_max_bytes = 4000
+
+[[tenant]]
+id = "zia-https"
+vendor = "zscaler"
+kinds = ["dns"]
+[tenant.connection]
+listen = "https://127.0.0.1:0/zia/dns"
+tls_cert = "{cert}"
+tls_key = "{key}"
+token = "file:{token}"
+token_header = "x-api-key"
+
+[[tenant]]
+id = "zia-http"
+vendor = "zscaler"
+kinds = ["dns"]
+[tenant.connection]
+listen = "http://127.0.0.1:0/feed"
+token = "file:{token}"
+
+[[sink]]
+name = "files"
+type = "file"
+path = "{out}"
+flush_interval = "300ms"
+"#,
+            data = d.join("data").display(),
+            cert = d.join("cert.pem").display(),
+            key = d.join("key.pem").display(),
+            token = token.display(),
+            out = d.join("out").display()
+        ),
+    )
+    .unwrap();
+    let (daemon, _admin, logs) = start_daemon(&cfg);
+    let addrs = listen_addrs(&logs, 2);
+    let https = format!("https://localhost:{}/zia/dns", addrs["zia-https"].rsplit(':').next().unwrap());
+    let http = format!("http://{}/feed", addrs["zia-http"]);
+    let recs = dns_records(300);
+    let file = d.join("records.ndjson");
+    std::fs::write(&file, recs.join("\n") + "\n").unwrap();
+    let f = file.display().to_string();
+    let ca = d.join("cert.pem").display().to_string();
+
+    // HTTPS, gzip'd JSON arrays, token in x-api-key.
+    let (ok, out) = mock_status(&["cloud-nss", "--url", &https, "--token", "s3cr3t-nss", "--header", "x-api-key", "--file", &f, "--ca-file", &ca, "--batch-bytes", "8000"]);
+    assert!(ok, "{out}");
+    // Wrong and missing tokens are refused and nothing is stored.
+    let (ok, out) = mock_status(&["cloud-nss", "--url", &https, "--token", "wrong", "--header", "x-api-key", "--file", &f, "--ca-file", &ca]);
+    assert!(!ok && out.contains("403"), "{out}");
+    let (ok, out) = mock_status(&["cloud-nss", "--url", &http, "--token", "s3cr3t-nss", "--header", "x-other", "--file", &f]);
+    assert!(!ok && out.contains("401"), "{out}");
+    // HTTP, newline-separated, small spool: the receiver pushes back (503) and the sender's
+    // retries get everything through.
+    let (ok, out) = mock_status(&["cloud-nss", "--url", &http, "--token", "s3cr3t-nss", "--file", &f, "--ndjson", "--batch-bytes", "3000"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("503"), "back-pressure was exercised: {out}");
+
+    for t in ["zia-https", "zia-http"] {
+        let dir_t = d.join("out").join(format!("tenant={t}"));
+        wait_until(&format!("{t}: 300 events"), Duration::from_secs(30), || dir_t.exists() && read_output(&dir_t).0.len() >= 300);
+        std::thread::sleep(Duration::from_millis(800));
+        let (ids, _, partial) = read_output(&dir_t);
+        assert!(partial.is_empty());
+        assert_eq!(ids.len(), 300, "{t}: every record once");
+        assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 300);
+    }
+    kill(&daemon.0, 15);
+}

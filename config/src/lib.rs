@@ -191,6 +191,8 @@ pub struct ConnectionConfig {
     pub username: Option<String>,
     pub password: Option<SecretRef>,
     pub token: Option<SecretRef>,
+    /// Cloud NSS listeners: the header carrying `token` (default `authorization`).
+    pub token_header: Option<String>,
     /// PEM file with the CA that signed the vendor's certificate.
     pub ca_file: Option<PathBuf>,
     /// TLS certificate verification; only an explicit `false` turns it off.
@@ -253,6 +255,7 @@ impl Default for ConnectionConfig {
             username: None,
             password: None,
             token: None,
+            token_header: None,
             ca_file: None,
             tls_verify: true,
             listen: None,

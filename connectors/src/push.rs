@@ -34,6 +34,10 @@ pub struct PushSettings {
     /// TLS: certificate chain and private key, PEM.
     pub tls_cert: Option<std::path::PathBuf>,
     pub tls_key: Option<std::path::PathBuf>,
+    /// HTTP receivers (Cloud NSS): the token value senders must present, resolved, and the
+    /// header it comes in (default `authorization`).
+    pub token: Option<String>,
+    pub token_header: Option<String>,
 }
 
 /// What a listener reports while it runs.

@@ -5,5 +5,6 @@
 //! a small paged HTTP API with the failure modes the scheduler must survive (429, 5xx).
 
 pub mod cisco_syslog;
+pub mod cloud_nss;
 pub mod panos;
 pub mod test_source;

@@ -262,6 +262,14 @@ impl Service {
             recv_buffer: c.recv_buffer,
             tls_cert: c.tls_cert.clone(),
             tls_key: c.tls_key.clone(),
+            token: match &c.token {
+                None => None,
+                Some(r) => match r.resolve(&ProcessEnv) {
+                    Ok(s) => Some(s.expose().to_string()),
+                    Err(e) => return fail(format!("connection.token ({r}): {e}")),
+                },
+            },
+            token_header: c.token_header.clone(),
         };
         let source = match logfetch_connectors::registry::push_source_for(t.vendor(), &settings) {
             Ok(s) => s,

@@ -52,6 +52,33 @@ pub enum MockCommand {
         #[arg(long)]
         entries: Option<std::path::PathBuf>,
     },
+    /// A Zscaler Cloud NSS sender: POSTs a file's records in gzip'd batches, retrying on non-2xx.
+    CloudNss {
+        /// The receiver's URL (`https://host:port/path`).
+        #[arg(long)]
+        url: String,
+        /// The token header value.
+        #[arg(long)]
+        token: String,
+        /// The token header name.
+        #[arg(long, default_value = "authorization")]
+        header: String,
+        /// Records (one JSON object per line).
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Newline-separated batches instead of a JSON array.
+        #[arg(long)]
+        ndjson: bool,
+        /// Send uncompressed.
+        #[arg(long)]
+        no_gzip: bool,
+        #[arg(long, default_value_t = 16384)]
+        batch_bytes: usize,
+        #[arg(long, default_value_t = 50)]
+        retries: u32,
+        #[arg(long)]
+        ca_file: Option<std::path::PathBuf>,
+    },
     /// A Cisco ASA/FTD syslog sender: generated coherent traffic, or lines from a file.
     CiscoSyslog {
         /// Where to send (`127.0.0.1:5514`).
@@ -104,6 +131,22 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
                 Ok::<_, anyhow::Error>(())
             })?;
             return Ok(ExitCode::SUCCESS);
+        }
+        MockCommand::CloudNss { url, token, header, file, ndjson, no_gzip, batch_bytes, retries, ca_file } => {
+            let records: Vec<String> = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+            let sender = logfetch_mocks::cloud_nss::CloudNssSender { url, header, token, gzip: !no_gzip, json_array: !ndjson, max_batch_bytes: batch_bytes, max_retries: retries, ca_file };
+            let rt = tokio::runtime::Runtime::new()?;
+            return match rt.block_on(sender.send(&records)) {
+                Ok(r) => {
+                    println!("sent {} record(s) in {} batch(es), {} retries, statuses {:?}", r.records, r.batches, r.retries, r.statuses);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err((r, e)) => {
+                    println!("sent {} record(s) in {} batch(es), {} retries, statuses {:?}", r.records, r.batches, r.retries, r.statuses);
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            };
         }
         MockCommand::CiscoSyslog { target, transport, count, rate, seed, malformed, file, ca_file } => {
             let lines = match file {

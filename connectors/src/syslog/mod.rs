@@ -55,6 +55,11 @@ pub fn build(s: &PushSettings) -> Result<Box<dyn PushSource>, PushError> {
     Ok(Box::new(SyslogReceiver { settings: s.clone(), transport, addr: addr.to_string() }))
 }
 
+/// A rustls acceptor from the tenant's `tls_cert` / `tls_key` PEM files.
+pub fn tls_acceptor_for(s: &PushSettings) -> Result<tokio_rustls::TlsAcceptor, String> {
+    tls_acceptor(s)
+}
+
 fn tls_acceptor(s: &PushSettings) -> Result<tokio_rustls::TlsAcceptor, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
