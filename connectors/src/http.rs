@@ -93,7 +93,8 @@ impl HttpError {
 
 /// Parses `Retry-After`: delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let v = value.trim();
+    // The legacy ZIA API writes a unit: `0 seconds` (zscaler.md §7.4).
+    let v = value.trim().trim_end_matches(" seconds").trim_end_matches(" second").trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -190,6 +191,7 @@ mod tests {
         let d = parse_retry_after(&future).unwrap();
         assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
         assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("3 seconds"), Some(Duration::from_secs(3)));
     }
 
     #[test]

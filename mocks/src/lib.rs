@@ -8,3 +8,4 @@ pub mod cisco_syslog;
 pub mod cloud_nss;
 pub mod panos;
 pub mod test_source;
+pub mod zia;

@@ -4,6 +4,7 @@
 //! quirks are undone here: `%HH` percent-encoding (`e`-fields), placeholders (`None`, `NA`,
 //! `Unknown`, `NotFound`, `N/A`), double-space dates.
 
+pub mod api;
 pub mod cloud_nss;
 pub mod template;
 
