@@ -174,6 +174,9 @@ fn demo_runs_the_real_pipeline_and_its_output_validates() {
     let pan = stdout.lines().find(|l| l.starts_with("demo-panos") && l.contains("flow")).unwrap_or_else(|| panic!("{stdout}"));
     let pan_events: u64 = pan.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(pan_events >= 1700, "half an hour of PAN-OS traffic: {pan}");
+    let zia = stdout.lines().find(|l| l.starts_with("demo-zia") && l.contains("dns")).unwrap_or_else(|| panic!("{stdout}"));
+    let zia_events: u64 = zia.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(zia_events, 600, "the Cloud NSS feed's DNS records: {zia}");
     assert!(stdout.contains("\"class_uid\": 4001") && stdout.contains("\"class_uid\": 4003"), "two sample records");
     // Every batch validates.
     let mut files = Vec::new();

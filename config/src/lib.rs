@@ -193,6 +193,13 @@ pub struct ConnectionConfig {
     pub token: Option<SecretRef>,
     /// Cloud NSS listeners: the header carrying `token` (default `authorization`).
     pub token_header: Option<String>,
+    /// ZIA OneAPI: the OAuth token URL (`https://<vanity>.zslogin.net/oauth2/v1/token`); with it,
+    /// `username`/`password` are the client id and secret. Without it, `api_key` + `username` +
+    /// `password` log in to the legacy API.
+    pub token_url: Option<String>,
+    /// How often directory data (ZIA users, departments, groups) is synced.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval: HumanDuration,
     /// PEM file with the CA that signed the vendor's certificate.
     pub ca_file: Option<PathBuf>,
     /// TLS certificate verification; only an explicit `false` turns it off.
@@ -228,6 +235,9 @@ pub struct ConnectionConfig {
     pub max_retries: u32,
 }
 
+fn default_sync_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3600))
+}
 fn default_poll_interval() -> HumanDuration {
     HumanDuration(Duration::from_millis(500))
 }
@@ -256,6 +266,8 @@ impl Default for ConnectionConfig {
             password: None,
             token: None,
             token_header: None,
+            token_url: None,
+            sync_interval: default_sync_interval(),
             ca_file: None,
             tls_verify: true,
             listen: None,

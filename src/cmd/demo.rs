@@ -23,14 +23,33 @@ pub struct DemoArgs {
 }
 
 const DEMO_TOKEN: &str = "demo-token-not-a-real-secret";
+const NSS_TOKEN: &str = "demo-cloud-nss-token";
 
-fn write_config(out: &Path, mock_url: &str, syslog_addr: &str, pan_url: &str) -> anyhow::Result<PathBuf> {
+/// Zscaler-shaped DNS and firewall records for the simulated Cloud NSS feed.
+fn zscaler_records(n: usize) -> Vec<String> {
+    let now = chrono::Utc::now();
+    (0..n)
+        .map(|i| {
+            let t = (now - chrono::Duration::seconds((n - i) as i64)).format("%a %b %e %H:%M:%S %Y");
+            if i % 4 == 0 {
+                format!(r#"{{"sourcetype":"zscalernss-fw","event":{{"datetime":"{t}","user":"user{u}%40example.com","csip":"10.1.0.{h}","csport":"{p}","cdip":"203.0.113.{h}","cdport":"443","ssip":"198.51.100.9","ssport":"{p}","sdip":"203.0.113.{h}","sdport":"443","action":"Allow","dnat":"No","aggregate":"No","nwsvc":"HTTPS","nwapp":"ssl","proto":"TCP","rulelabel":"Default%20Firewall","inbytes":"{b}","outbytes":"512","durationms":"120","numsessions":"1"}}}}"#, u = i % 20, h = 1 + i % 200, p = 20000 + i, b = 1000 + i)
+            } else {
+                format!(r#"{{"sourcetype":"zscalernss-dns","event":{{"datetime":"{t}","user":"user{u}%40example.com","reqaction":"REQ_ALLOW","resaction":"RES_ALLOW","dns_reqtype":"A record","dns_req":"svc{i}.example.com","dns_resp":"192.0.2.{h}","srv_dport":"53","clt_sip":"10.1.0.{h}","srv_dip":"185.46.212.88","category":"Professional%20Services"}}}}"#, u = i % 20, h = 1 + i % 200)
+            }
+        })
+        .collect()
+}
+
+fn write_config(out: &Path, mock_url: &str, syslog_addr: &str, pan_url: &str, nss_addr: &str, zia_url: &str) -> anyhow::Result<PathBuf> {
     let abs = std::fs::canonicalize(out)?;
     let secret_dir = abs.join("secrets");
     std::fs::create_dir_all(&secret_dir)?;
     let token = secret_dir.join("test-api-token");
     let pan_password = secret_dir.join("panos-password");
-    for (path, value) in [(&token, DEMO_TOKEN), (&pan_password, "pan-secret")] {
+    let nss_token = secret_dir.join("cloud-nss-token");
+    let zia_key = secret_dir.join("zia-api-key");
+    let zia_password = secret_dir.join("zia-password");
+    for (path, value) in [(&token, DEMO_TOKEN), (&pan_password, "pan-secret"), (&nss_token, NSS_TOKEN), (&zia_key, "abcdefghijklmnop"), (&zia_password, "zia-secret")] {
         use std::os::unix::fs::PermissionsExt;
         std::fs::write(path, value)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
@@ -78,6 +97,18 @@ timezone = "Europe/Berlin"     # ASA timestamps carry no zone
 [tenant.connection]
 listen = "tcp://{syslog_addr}"  # Cisco ASA/FTD syslog, LF or octet-counted
 
+[[tenant]]
+id = "demo-zia"
+vendor = "zscaler"
+kinds = ["flow", "dns"]
+[tenant.connection]
+listen = "http://{nss_addr}/zia/feed"   # Cloud NSS (use https:// with tls_cert/tls_key in production)
+token = "file:{nss_token}"
+url = "{zia_url}"                       # ZIA API, for user context
+api_key = "file:{zia_key}"
+username = "admin@example.com"
+password = "file:{zia_password}"
+
 [[sink]]
 name = "files"
 type = "file"
@@ -89,6 +120,9 @@ batch_max_events = 1000
         incidents = abs.join("incidents").display(),
         token = token.display(),
         pan_password = pan_password.display(),
+        nss_token = nss_token.display(),
+        zia_key = zia_key.display(),
+        zia_password = zia_password.display(),
         batches = abs.join("batches").display(),
     );
     let p = abs.join("logfetch.toml");
@@ -133,7 +167,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let pan = logfetch_mocks::panos::PanMock::new(false, chrono_tz::Europe::Berlin, chrono::Utc::now() - chrono::Duration::hours(1), 1000);
         let pan_addr = logfetch_mocks::panos::start(Arc::new(pan)).await?;
         println!("mock PAN-OS XML API on http://{pan_addr}");
-        let config_path = write_config(&args.out, &format!("http://{addr}"), &syslog_addr, &format!("http://{pan_addr}"))?;
+        let nss_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+        let zia_addr = logfetch_mocks::zia::start(Arc::new(logfetch_mocks::zia::ZiaMock::new(40))).await?;
+        println!("mock ZIA API on http://{zia_addr}");
+        let config_path = write_config(&args.out, &format!("http://{addr}"), &syslog_addr, &format!("http://{pan_addr}"), &nss_addr, &format!("http://{zia_addr}"))?;
         let cfg = super::load_config(&config_path)?;
         println!("config written to {}", config_path.display());
         println!("running the pipeline for {} ...", args.duration);
@@ -146,6 +183,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             if let Ok(addr) = rx.await {
                 println!("admin API on http://{addr} (try: curl http://{addr}/metrics)");
             }
+            // A simulated Cloud NSS posts gzip'd JSON batches.
+            let nss_url = format!("http://{nss_addr}/zia/feed");
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                let sender = logfetch_mocks::cloud_nss::CloudNssSender { url: nss_url, header: "authorization".into(), token: NSS_TOKEN.into(), gzip: true, json_array: true, max_batch_bytes: 16 * 1024, max_retries: 20, ca_file: None };
+                match sender.send(&zscaler_records(800)).await {
+                    Ok(r) => println!("simulated Cloud NSS posted {} records in {} batches", r.records, r.batches),
+                    Err((_, e)) => eprintln!("simulated Cloud NSS could not post: {e}"),
+                }
+            });
             // A simulated ASA/FTD sends syslog over TCP while the pipeline runs.
             let lines = logfetch_mocks::cisco_syslog::generate(7, 2000, true, chrono::Utc::now() - chrono::Duration::minutes(5));
             tokio::spawn(async move {
