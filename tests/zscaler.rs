@@ -154,3 +154,31 @@ flush_interval = "300ms"
     }
     kill(&daemon.0, 15);
 }
+
+#[test]
+fn nss_sender_with_quirks_and_a_replay_delivers_each_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("logfetch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[service]\ndata_dir = \"{}\"\nadmin_listen = \"127.0.0.1:0\"\n\n[[tenant]]\nid = \"nss\"\nvendor = \"zscaler\"\n[tenant.connection]\nlisten = \"tcp://127.0.0.1:0\"\n\n[[sink]]\nname = \"files\"\ntype = \"file\"\npath = \"{}\"\nflush_interval = \"200ms\"\n",
+            d.join("data").display(),
+            d.join("out").display()
+        ),
+    )
+    .unwrap();
+    let (daemon, _admin, logs) = start_daemon(&cfg);
+    let addrs = listen_addrs(&logs, 1);
+    let sent = d.join("sent.log");
+    run_mock(&["nss", "--target", &addrs["nss"], "--count", "400", "--replay", "50", "--save", &sent.display().to_string()]);
+    let lines: Vec<String> = std::fs::read_to_string(&sent).unwrap().lines().map(str::to_string).collect();
+    let distinct = lines.iter().collect::<BTreeSet<_>>().len();
+    let out = d.join("out");
+    wait_until("all NSS records", Duration::from_secs(30), || out.exists() && read_output(&out).0.len() >= distinct);
+    std::thread::sleep(Duration::from_millis(500));
+    let (ids, _, _) = read_output(&out);
+    assert_eq!(ids.len(), distinct, "each record once although 50 were replayed");
+    kill(&daemon.0, 15);
+}

@@ -9,3 +9,4 @@ pub mod cloud_nss;
 pub mod panos;
 pub mod test_source;
 pub mod zia;
+pub mod zscaler_nss;

@@ -52,6 +52,21 @@ pub enum MockCommand {
         #[arg(long)]
         entries: Option<std::path::PathBuf>,
     },
+    /// A Zscaler NSS (VM) feed: records over TCP, one per line; `--replay N` reconnects and sends
+    /// the last N records again, as NSS does after a connection drop.
+    Nss {
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        #[arg(long, default_value_t = 0)]
+        replay: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Write the records to this file too (what was sent).
+        #[arg(long)]
+        save: Option<std::path::PathBuf>,
+    },
     /// A Zscaler Cloud NSS sender: POSTs a file's records in gzip'd batches, retrying on non-2xx.
     CloudNss {
         /// The receiver's URL (`https://host:port/path`).
@@ -130,6 +145,24 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
                 tokio::signal::ctrl_c().await?;
                 Ok::<_, anyhow::Error>(())
             })?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        MockCommand::Nss { target, count, replay, seed, save } => {
+            let records = logfetch_mocks::zscaler_nss::generate(seed, count, chrono::Utc::now());
+            if let Some(p) = save {
+                std::fs::write(&p, records.join("\n") + "\n")?;
+            }
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let mode = logfetch_mocks::cisco_syslog::SendMode::TcpLf;
+                logfetch_mocks::cisco_syslog::send(&records, &target, mode, 0.0, None).await.map_err(anyhow::Error::msg)?;
+                if replay > 0 {
+                    let tail = &records[records.len().saturating_sub(replay)..];
+                    logfetch_mocks::cisco_syslog::send(tail, &target, mode, 0.0, None).await.map_err(anyhow::Error::msg)?;
+                }
+                Ok::<_, anyhow::Error>(())
+            })?;
+            eprintln!("sent {count} NSS record(s) to {target}, then replayed {replay}");
             return Ok(ExitCode::SUCCESS);
         }
         MockCommand::CloudNss { url, token, header, file, ndjson, no_gzip, batch_bytes, retries, ca_file } => {
