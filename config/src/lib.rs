@@ -308,6 +308,8 @@ impl ConnectionConfig {
 pub enum SinkType {
     File,
     Stdout,
+    SplunkHec,
+    Elasticsearch,
 }
 
 /// `[[sink]]`: where normalised batches go.
@@ -329,6 +331,29 @@ pub struct SinkConfig {
     pub batch_max_bytes: usize,
     #[serde(default = "default_flush")]
     pub flush_interval: HumanDuration,
+    /// Network sinks: the server (`https://splunk:8088`, `https://es:9200`).
+    pub url: Option<String>,
+    /// Splunk HEC token, or an Elasticsearch bearer token.
+    pub token: Option<SecretRef>,
+    /// Elasticsearch API key (`id:key` base64, as Kibana shows it).
+    pub api_key: Option<SecretRef>,
+    /// Elasticsearch basic auth.
+    pub username: Option<String>,
+    pub password: Option<SecretRef>,
+    /// HEC index, or the Elasticsearch index template (`logs-logfetch.{kind}-{tenant}-%Y.%m.%d`).
+    pub index: Option<String>,
+    /// HEC sourcetype (default `logfetch:<format>:<kind>`).
+    pub sourcetype: Option<String>,
+    /// HEC indexer acknowledgement: "accepted" means indexed.
+    #[serde(default)]
+    pub ack: bool,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_true")]
+    pub tls_verify: bool,
+    #[serde(default = "default_http_timeout")]
+    pub timeout: HumanDuration,
+    /// Where documents a server rejects for good (mapping errors) are kept, with the reason.
+    pub dead_letter: Option<PathBuf>,
 }
 
 fn default_batch_events() -> usize {
@@ -435,6 +460,12 @@ impl Config {
             if s.kind == SinkType::File && s.path.is_none() {
                 problems.push(Problem { span: s.name.span(), message: format!("sink `{name}`: type = \"file\" needs `path`") });
             }
+            if matches!(s.kind, SinkType::SplunkHec | SinkType::Elasticsearch) && s.url.is_none() {
+                problems.push(Problem { span: s.name.span(), message: format!("sink `{name}`: a network sink needs `url`") });
+            }
+            if s.kind == SinkType::SplunkHec && s.token.is_none() {
+                problems.push(Problem { span: s.name.span(), message: format!("sink `{name}`: type = \"splunk_hec\" needs `token` (a secret reference)") });
+            }
             if s.batch_max_events == 0 || s.batch_max_bytes == 0 {
                 problems.push(Problem { span: s.name.span(), message: format!("sink `{name}`: batch_max_events and batch_max_bytes must be above 0") });
             }
@@ -479,6 +510,15 @@ impl Config {
         if let Some(r) = &self.service.admin_token {
             if let Err(e) = r.resolve(env) {
                 out.push(format!("[service] admin_token ({r}): {e}"));
+            }
+        }
+        for s in &self.sinks {
+            for (field, r) in [("token", &s.token), ("api_key", &s.api_key), ("password", &s.password)] {
+                if let Some(r) = r {
+                    if let Err(e) = r.resolve(env) {
+                        out.push(format!("sink `{}`, {field} ({r}): {e}", s.name.get_ref()));
+                    }
+                }
             }
         }
         out

@@ -20,6 +20,8 @@ pub struct Batch {
     pub events: usize,
     /// Event ids in order (for de-duplication checks and tests).
     pub event_ids: Vec<String>,
+    /// Event times in order (Unix milliseconds), for sinks that index by time (HEC).
+    pub event_times: Vec<i64>,
     /// NDJSON per format, encoded once.
     pub encoded: BTreeMap<Format, Vec<u8>>,
 }
@@ -56,7 +58,8 @@ pub fn build_batches(
     let formats: Vec<Format> = if formats.is_empty() { vec![Format::Ocsf] } else { formats.to_vec() };
     let mut encoded: BTreeMap<Format, Vec<u8>> = formats.iter().map(|f| (*f, Vec::new())).collect();
     let mut ids: Vec<String> = Vec::new();
-    let flush = |out: &mut Vec<Batch>, encoded: &mut BTreeMap<Format, Vec<u8>>, ids: &mut Vec<String>, start: usize, end: usize| {
+    let mut times: Vec<i64> = Vec::new();
+    let flush = |out: &mut Vec<Batch>, encoded: &mut BTreeMap<Format, Vec<u8>>, ids: &mut Vec<String>, times: &mut Vec<i64>, start: usize, end: usize| {
         if start == end {
             return;
         }
@@ -71,6 +74,7 @@ pub fn build_batches(
             date: first.envelope().time.date_naive(),
             events: end - start,
             event_ids: std::mem::take(ids),
+            event_times: std::mem::take(times),
             encoded: std::mem::replace(encoded, formats.iter().map(|f| (*f, Vec::new())).collect()),
         });
     };
@@ -81,13 +85,14 @@ pub fn build_batches(
             let _ = buf.write_all(b"\n");
         }
         ids.push(ev.envelope().event_id.clone());
+        times.push(ev.envelope().time.timestamp_millis());
         let size = encoded.get(&formats[0]).map_or(0, Vec::len);
         if i + 1 - chunk_start >= max_events || size >= max_bytes {
-            flush(&mut out, &mut encoded, &mut ids, chunk_start, i + 1);
+            flush(&mut out, &mut encoded, &mut ids, &mut times, chunk_start, i + 1);
             chunk_start = i + 1;
         }
     }
-    flush(&mut out, &mut encoded, &mut ids, chunk_start, events.len());
+    flush(&mut out, &mut encoded, &mut ids, &mut times, chunk_start, events.len());
     out
 }
 

@@ -125,7 +125,7 @@ pub fn stream_plan(cfg: &Config, t: &TenantConfig, kind: LogKind) -> StreamPlan 
 
 /// The sinks a tenant routes to.
 pub fn build_sinks(cfg: &Config, t: &TenantConfig) -> Result<Vec<Arc<dyn Sink>>, String> {
-    t.routes(cfg).into_iter().map(sink::from_config).collect()
+    t.routes(cfg).into_iter().map(|s| sink::from_config_in(s, &cfg.service.data_dir)).collect()
 }
 
 /// What a stream depends on: its tenant's settings (except the list of kinds, so adding a kind

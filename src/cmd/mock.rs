@@ -52,6 +52,20 @@ pub enum MockCommand {
         #[arg(long)]
         entries: Option<std::path::PathBuf>,
     },
+    /// Splunk HEC + Elasticsearch `_bulk` receivers on one port (test knobs for failures).
+    Siem {
+        #[arg(long, default_value = "hec-token")]
+        hec_token: String,
+        /// Answer the first N HEC posts with 503.
+        #[arg(long, default_value_t = 0)]
+        hec_busy_first: u32,
+        /// Answer the first N bulk items with 429.
+        #[arg(long, default_value_t = 0)]
+        bulk_throttle_first: u32,
+        /// Refuse documents containing this text with a mapping error.
+        #[arg(long)]
+        reject_containing: Option<String>,
+    },
     /// A Zscaler NSS (VM) feed: records over TCP, one per line; `--replay N` reconnects and sends
     /// the last N records again, as NSS does after a connection drop.
     Nss {
@@ -139,6 +153,22 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
                     eprintln!("serving {n} entries from {}", f.display());
                 }
                 let addr = logfetch_mocks::panos::start(Arc::new(m)).await?;
+                println!("listening on http://{addr}");
+                use std::io::Write;
+                std::io::stdout().flush()?;
+                tokio::signal::ctrl_c().await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        MockCommand::Siem { hec_token, hec_busy_first, bulk_throttle_first, reject_containing } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let m = logfetch_mocks::siem::SiemMock { hec_token, ..Default::default() };
+                m.hec_busy_next.store(hec_busy_first, std::sync::atomic::Ordering::SeqCst);
+                m.bulk_throttle_next.store(bulk_throttle_first, std::sync::atomic::Ordering::SeqCst);
+                *m.reject_containing.lock().unwrap_or_else(|e| e.into_inner()) = reject_containing;
+                let addr = logfetch_mocks::siem::start(Arc::new(m)).await?;
                 println!("listening on http://{addr}");
                 use std::io::Write;
                 std::io::stdout().flush()?;
