@@ -310,6 +310,7 @@ pub enum SinkType {
     Stdout,
     SplunkHec,
     Elasticsearch,
+    Nats,
 }
 
 /// `[[sink]]`: where normalised batches go.
@@ -354,6 +355,8 @@ pub struct SinkConfig {
     pub timeout: HumanDuration,
     /// Where documents a server rejects for good (mapping errors) are kept, with the reason.
     pub dead_letter: Option<PathBuf>,
+    /// NATS: the JetStream stream to publish into (created if missing, subjects `logfetch.>`).
+    pub stream: Option<String>,
 }
 
 fn default_batch_events() -> usize {
@@ -460,7 +463,7 @@ impl Config {
             if s.kind == SinkType::File && s.path.is_none() {
                 problems.push(Problem { span: s.name.span(), message: format!("sink `{name}`: type = \"file\" needs `path`") });
             }
-            if matches!(s.kind, SinkType::SplunkHec | SinkType::Elasticsearch) && s.url.is_none() {
+            if matches!(s.kind, SinkType::SplunkHec | SinkType::Elasticsearch | SinkType::Nats) && s.url.is_none() {
                 problems.push(Problem { span: s.name.span(), message: format!("sink `{name}`: a network sink needs `url`") });
             }
             if s.kind == SinkType::SplunkHec && s.token.is_none() {

@@ -4,6 +4,7 @@
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+pub mod nats;
 pub mod splunk_hec;
 pub mod stdout;
 
@@ -53,6 +54,10 @@ pub fn from_config_in(cfg: &logfetch_config::SinkConfig, data_dir: &std::path::P
             let token = secret(&name, "token", &cfg.token)?.ok_or_else(|| format!("sink `{name}` needs token"))?;
             let client = http::client(&name, cfg.ca_file.as_deref(), cfg.tls_verify, cfg.timeout.get())?;
             Ok(std::sync::Arc::new(splunk_hec::SplunkHecSink::new(&name, &url, token, cfg.format, cfg.gzip, cfg.index.clone(), cfg.sourcetype.clone(), cfg.ack, client)))
+        }
+        logfetch_config::SinkType::Nats => {
+            let url = cfg.url.clone().ok_or_else(|| format!("sink `{name}` needs url"))?;
+            Ok(std::sync::Arc::new(nats::NatsSink::new(&name, &url, cfg.stream.clone(), cfg.format)))
         }
         logfetch_config::SinkType::Elasticsearch => {
             let url = cfg.url.clone().ok_or_else(|| format!("sink `{name}` needs url"))?;
