@@ -109,6 +109,7 @@ fn daemon_collects_reports_status_and_metrics_and_stops_on_sigterm() {
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success(), "{text} {}", String::from_utf8_lossy(&status.stderr));
     assert!(text.lines().any(|l| l.starts_with("e2e") && l.contains("flow")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("files") && l.contains("File") && l.contains(" ok ")), "a health line per sink: {text}");
 
     // While the daemon holds the store, `checkpoint` goes through its admin API.
     let admin_cfg = dir.path().join("admin.toml");

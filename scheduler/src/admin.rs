@@ -13,7 +13,7 @@ use chrono::Utc;
 use logfetch_common::LogKind;
 use logfetch_common::checkpoint::CheckpointStore;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::service::Service;
 
@@ -93,7 +93,22 @@ async fn tenants(State(st): State<AppState>) -> Response {
         }
         out.push(tenant);
     }
-    Json(json!({"tenants": out})).into_response()
+    let sinks: Vec<Value> = cfg
+        .sinks
+        .iter()
+        .map(|s| {
+            let m = st.svc.metrics.sinks().get(s.name.get_ref()).cloned().unwrap_or_default();
+            // Failing: the last error is newer than the last success.
+            let failing = match (m.last_error_at, m.last_ok) {
+                (Some(e), Some(o)) => e > o,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            json!({"name": s.name.get_ref(), "type": format!("{:?}", s.kind), "state": if failing { "failing" } else if m.batches_ok > 0 { "ok" } else { "idle" },
+                "batches": m.batches_ok, "failures": m.batches_failed, "events": m.events, "bytes": m.bytes, "last_ok": m.last_ok, "last_error": m.last_error})
+        })
+        .collect();
+    Json(json!({"tenants": out, "sinks": sinks})).into_response()
 }
 
 fn parse_kind(kind: &str) -> Result<LogKind, Response> {

@@ -52,6 +52,9 @@ pub struct SinkStats {
     pub bytes: u64,
     pub events: u64,
     pub latency_seconds_sum: f64,
+    pub last_ok: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default)]

@@ -283,11 +283,16 @@ pub async fn deliver_to_all(sinks: &[Arc<dyn Sink>], batch: &crate::batch::Batch
                         s.events += batch.events as u64;
                         s.bytes += batch.bytes(sink.format()).len() as u64;
                         s.latency_seconds_sum += t.elapsed().as_secs_f64();
+                        s.last_ok = Some(Utc::now());
                     });
                     break;
                 }
                 Err(e) => {
-                    metrics.sink(sink.name(), |s| s.batches_failed += 1);
+                    metrics.sink(sink.name(), |s| {
+                        s.batches_failed += 1;
+                        s.last_error = Some(e.to_string());
+                        s.last_error_at = Some(Utc::now());
+                    });
                     let out_of_time = retry_for.is_some_and(|r| started.elapsed() >= r);
                     if !e.is_retryable() || out_of_time || cancel.is_cancelled() {
                         return Err(e);

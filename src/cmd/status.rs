@@ -71,5 +71,19 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    println!();
+    println!("{:<20} {:<14} {:<8} {:>9} {:>9} {:>10}  last error", "sink", "type", "state", "batches", "failures", "events");
+    for s in v["sinks"].as_array().into_iter().flatten() {
+        println!(
+            "{:<20} {:<14} {:<8} {:>9} {:>9} {:>10}  {}",
+            s["name"].as_str().unwrap_or("?"),
+            s["type"].as_str().unwrap_or("?"),
+            s["state"].as_str().unwrap_or("?"),
+            s["batches"],
+            s["failures"],
+            s["events"],
+            s["last_error"].as_str().unwrap_or("")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
