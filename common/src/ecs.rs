@@ -51,6 +51,30 @@ fn base(env: &Envelope, kind: &str, types: &[&str], action: Option<&str>) -> Map
     if !env.unmapped.is_empty() {
         m.insert("logfetch".into(), json!({"unmapped": env.unmapped}));
     }
+    if let Some(h) = &env.host {
+        let mut hm = Map::new();
+        put(&mut hm, "name", h.name.clone());
+        put(&mut hm, "hostname", h.name.clone());
+        put(&mut hm, "ip", h.ip.map(|i| vec![i.to_string()]));
+        if let Some(os) = &h.os {
+            hm.insert("os".into(), json!({"name": os}));
+        }
+        m.insert("host".into(), Value::Object(hm));
+        if let Some(a) = &h.agent_id {
+            m.insert("agent".into(), json!({"id": a}));
+        }
+    }
+    if let Some(p) = &env.process {
+        let mut pm = Map::new();
+        put(&mut pm, "name", p.name.clone());
+        put(&mut pm, "pid", p.pid);
+        put(&mut pm, "command_line", p.command_line.clone());
+        put(&mut pm, "executable", p.executable.clone());
+        if let Some(h) = &p.sha1 {
+            pm.insert("hash".into(), json!({"sha1": h}));
+        }
+        m.insert("process".into(), Value::Object(pm));
+    }
     m
 }
 
@@ -367,7 +391,7 @@ mod tests {
     fn every_field_written_exists_in_ecs_with_a_compatible_type() {
         let fields = ecs_fields();
         assert!(fields.len() > 1000, "parsed {} ECS fields", fields.len());
-        for ev in [Event::Flow(fixtures::flow()), Event::Dns(fixtures::dns())] {
+        for ev in [Event::Flow(fixtures::flow()), Event::Dns(fixtures::dns()), Event::Dns(fixtures::edr())] {
             let mut out = Vec::new();
             leaves("", &to_ecs(&ev), &mut out);
             for (path, value) in out {

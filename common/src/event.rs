@@ -61,6 +61,28 @@ impl Observer {
     }
 }
 
+/// The endpoint an EDR event happened on (SentinelOne agents).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostContext {
+    pub name: Option<String>,
+    /// The agent's id (SentinelOne agent UUID).
+    pub agent_id: Option<String>,
+    pub os: Option<String>,
+    pub site: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
+/// The process behind an EDR event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessContext {
+    pub name: Option<String>,
+    pub pid: Option<u64>,
+    pub command_line: Option<String>,
+    pub executable: Option<String>,
+    pub sha1: Option<String>,
+    pub user: Option<String>,
+}
+
 /// OCSF severity ids (`severity_id`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Severity {
@@ -138,6 +160,11 @@ pub struct Envelope {
     pub raw: Option<String>,
     /// Vendor fields with no home in the schema.
     pub unmapped: serde_json::Map<String, serde_json::Value>,
+    /// EDR events: the endpoint and the process.
+    #[serde(default)]
+    pub host: Option<HostContext>,
+    #[serde(default)]
+    pub process: Option<ProcessContext>,
 }
 
 impl Envelope {
@@ -167,6 +194,8 @@ impl Envelope {
             observer: Observer::default(),
             raw: Some(raw.to_string()),
             unmapped: serde_json::Map::new(),
+            host: None,
+            process: None,
         }
     }
 }
@@ -693,6 +722,14 @@ pub(crate) mod fixtures {
         f.user = Some("CORP\\alice".into());
         f.reason = Some("TCP FINs".into());
         f
+    }
+
+    /// A DNS event with endpoint and process context (EDR).
+    pub fn edr() -> DnsEvent {
+        let mut d = dns();
+        d.envelope.host = Some(HostContext { name: Some("pc-17".into()), agent_id: Some("a1b2".into()), os: Some("Windows 11".into()), site: Some("HQ".into()), ip: Some("10.0.0.5".parse().unwrap()) });
+        d.envelope.process = Some(ProcessContext { name: Some("chrome.exe".into()), pid: Some(4242), command_line: Some("chrome.exe --x".into()), executable: Some("C:\\Apps\\chrome.exe".into()), sha1: Some("d8b12c9072fdcf68ec152befb004add14b5c25b8".into()), user: Some("CORP\\bob".into()) });
+        d
     }
 
     pub fn dns() -> DnsEvent {

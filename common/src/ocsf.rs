@@ -102,21 +102,65 @@ fn nat(m: &mut Map<String, Value>, src: &Endpoint, dst: &Endpoint) {
     }
 }
 
+fn host_device(h: &crate::event::HostContext) -> Value {
+    let mut m = Map::new();
+    m.insert("type_id".into(), json!(0));
+    put(&mut m, "hostname", h.name.clone());
+    put(&mut m, "uid", h.agent_id.clone());
+    put(&mut m, "ip", h.ip.map(|i| i.to_string()));
+    if let Some(os) = &h.os {
+        m.insert("os".into(), json!({"name": os, "type_id": 0}));
+    }
+    if let Some(site) = &h.site {
+        m.insert("org".into(), json!({"name": site}));
+    }
+    Value::Object(m)
+}
+
+fn process(p: &crate::event::ProcessContext) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "name", p.name.clone());
+    put(&mut m, "pid", p.pid);
+    put(&mut m, "cmd_line", p.command_line.clone());
+    if p.executable.is_some() || p.sha1.is_some() {
+        let mut f = Map::new();
+        f.insert("name".into(), json!(p.executable.as_deref().and_then(|e| e.rsplit(['\\', '/']).next()).or(p.name.as_deref()).unwrap_or("")));
+        f.insert("type_id".into(), json!(1));
+        put(&mut f, "path", p.executable.clone());
+        if let Some(h) = &p.sha1 {
+            f.insert("hashes".into(), json!([{"algorithm_id": 2, "algorithm": "SHA-1", "value": h}]));
+        }
+        m.insert("file".into(), Value::Object(f));
+    }
+    if let Some(u) = &p.user {
+        m.insert("user".into(), json!({"name": u}));
+    }
+    Value::Object(m)
+}
+
 fn finish(m: &mut Map<String, Value>, env: &Envelope, unmapped: Map<String, Value>) {
     if let Some(raw) = &env.raw {
         m.insert("raw_data".into(), json!(raw));
     }
-    if !env.observer.is_empty() {
+    if let Some(h) = &env.host {
+        m.insert("device".into(), host_device(h));
+    } else if !env.observer.is_empty() {
         m.insert("device".into(), device(&env.observer));
+    }
+    if let Some(p) = &env.process {
+        let actor = m.entry("actor").or_insert_with(|| json!({}));
+        if let Value::Object(a) = actor {
+            a.insert("process".into(), process(p));
+        }
     }
     if !unmapped.is_empty() {
         m.insert("unmapped".into(), Value::Object(unmapped));
     }
 }
 
-fn profiles_for(observer: &Observer, has_user: bool, has_disposition: bool) -> Vec<&'static str> {
+fn profiles_for(env: &Envelope, has_user: bool, has_disposition: bool) -> Vec<&'static str> {
     let mut p = Vec::new();
-    if !observer.is_empty() || has_user {
+    if !env.observer.is_empty() || has_user || env.host.is_some() || env.process.is_some() {
         p.push("host");
     }
     if has_disposition {
@@ -130,7 +174,7 @@ fn flow_to_ocsf(f: &FlowEvent) -> Value {
     let mut m = Map::new();
     header(&mut m, CLASS_NETWORK_ACTIVITY, "Network Activity", f.activity.id(), f.activity.caption(), env);
     let has_disp = f.disposition != crate::event::Disposition::Unknown;
-    m.insert("metadata".into(), metadata(env, "flow", &profiles_for(&env.observer, f.user.is_some(), has_disp)));
+    m.insert("metadata".into(), metadata(env, "flow", &profiles_for(env, f.user.is_some(), has_disp)));
     put(&mut m, "start_time", f.start_time.map(ms));
     put(&mut m, "end_time", f.end_time.map(ms));
     put(&mut m, "duration", f.duration_ms);
@@ -201,7 +245,7 @@ fn dns_to_ocsf(d: &DnsEvent) -> Value {
     let mut m = Map::new();
     header(&mut m, CLASS_DNS_ACTIVITY, "DNS Activity", d.activity.id(), d.activity.caption(), env);
     let has_disp = d.disposition != crate::event::Disposition::Unknown;
-    m.insert("metadata".into(), metadata(env, "dns", &profiles_for(&env.observer, d.user.is_some(), has_disp)));
+    m.insert("metadata".into(), metadata(env, "dns", &profiles_for(env, d.user.is_some(), has_disp)));
     let mut q = Map::new();
     q.insert("hostname".into(), json!(d.query_name));
     put(&mut q, "type", d.query_type.clone());
@@ -366,6 +410,21 @@ mod tests {
         assert_eq!(v["rcode_id"], 99);
         assert_eq!(v["rcode"], "14");
         assert!(validate(&v).is_valid());
+    }
+
+    #[test]
+    fn edr_context_goes_to_device_and_actor_process() {
+        let v = to_ocsf(&Event::Dns(fixtures::edr()));
+        assert_eq!(v["device"]["hostname"], "pc-17");
+        assert_eq!(v["device"]["uid"], "a1b2");
+        assert_eq!(v["device"]["os"]["name"], "Windows 11");
+        assert_eq!(v["actor"]["process"]["pid"], 4242);
+        assert_eq!(v["actor"]["process"]["file"]["name"], "chrome.exe");
+        assert_eq!(v["actor"]["process"]["file"]["path"], "C:\\Apps\\chrome.exe");
+        assert_eq!(v["actor"]["process"]["user"]["name"], "CORP\\bob");
+        assert_eq!(v["actor"]["user"]["name"], "bob@example.com");
+        let r = validate(&v);
+        assert!(r.is_valid(), "{:?}", r.violations);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod paloalto;
 pub mod pull;
 pub mod push;
 pub mod registry;
+pub mod sentinelone;
 pub mod syslog;
 pub mod test_vendor;
 pub mod zscaler;
