@@ -156,7 +156,16 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             let file = File::open(f).with_context(|| format!("cannot read {}", f.display()))?;
             let mut input = BufReader::with_capacity(1 << 16, file);
             // Whole-document formats (a saved PAN-OS XML API answer) start with `<`.
-            let starts_with_tag = input.fill_buf().map(|b| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'<')).unwrap_or(false);
+            // Whole-document formats: XML (a saved PAN-OS answer) or pretty-printed JSON (a
+            // PowerQuery table), as opposed to one record per line.
+            let starts_with_tag = input
+                .fill_buf()
+                .map(|b| {
+                    let first = b.iter().find(|c| !c.is_ascii_whitespace());
+                    let first_line = b.split(|c| *c == b'\n').next().unwrap_or(&[]);
+                    first == Some(&b'<') || matches!(first_line.trim_ascii(), b"{" | b"[")
+                })
+                .unwrap_or(false);
             if starts_with_tag {
                 let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
                 let mut i = 0u64;
