@@ -7,6 +7,7 @@
 pub mod cisco_syslog;
 pub mod cloud_nss;
 pub mod panos;
+pub mod s1;
 pub mod siem;
 pub mod test_source;
 pub mod zia;

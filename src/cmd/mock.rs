@@ -52,6 +52,20 @@ pub enum MockCommand {
         #[arg(long)]
         entries: Option<std::path::PathBuf>,
     },
+    /// The SentinelOne SDL Long Running Query API. Prints `listening on http://ADDR`.
+    S1 {
+        #[arg(long, default_value = "s1-token")]
+        token: String,
+        /// One DNS and one IP event per agent every this many ms.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: i64,
+        /// Results are cut at this many rows.
+        #[arg(long, default_value_t = 10000)]
+        max_rows: usize,
+        /// Answer the first N requests with 429.
+        #[arg(long, default_value_t = 0)]
+        rate_limit_first: u32,
+    },
     /// Splunk HEC + Elasticsearch `_bulk` receivers on one port (test knobs for failures).
     Siem {
         #[arg(long, default_value = "hec-token")]
@@ -153,6 +167,22 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
                     eprintln!("serving {n} entries from {}", f.display());
                 }
                 let addr = logfetch_mocks::panos::start(Arc::new(m)).await?;
+                println!("listening on http://{addr}");
+                use std::io::Write;
+                std::io::stdout().flush()?;
+                tokio::signal::ctrl_c().await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        MockCommand::S1 { token, interval_ms, max_rows, rate_limit_first } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let mut m = logfetch_mocks::s1::S1Mock::new(interval_ms);
+                m.token = token;
+                m.max_rows = max_rows;
+                m.rate_limit_next.store(rate_limit_first, std::sync::atomic::Ordering::SeqCst);
+                let addr = logfetch_mocks::s1::start(Arc::new(m)).await?;
                 println!("listening on http://{addr}");
                 use std::io::Write;
                 std::io::stdout().flush()?;

@@ -4,6 +4,8 @@
 //! to `FlowEvent`, with the endpoint (agent, host, site, OS) and the process (name, pid, command
 //! line, image, SHA-1, user) kept as context. PowerQuery tables (`columns` + rows) are documents.
 
+pub mod lrq;
+
 use std::net::IpAddr;
 
 use logfetch_common::event::{

@@ -1,0 +1,192 @@
+//! A SentinelOne SDL Long Running Query mock (sentinelone.md §5.3, §8): `POST
+//! /sdl/v2/api/queries` with Bearer auth (an `ApiToken` header gets the documented 500), the
+//! `X-Dataset-Query-Forward-Tag` that every poll and the DELETE must echo, `lastStepSeen`
+//! polling with steps advancing, a 30 s TTL after the last poll, `data.columns`/`data.values`,
+//! DELETE → 204, the documented 400s, a row limit (truncation, for window splitting) and 429s.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::test_source::Rng;
+
+pub struct S1Mock {
+    pub token: String,
+    /// One DNS and one IP event per agent every this many ms.
+    pub interval_ms: i64,
+    pub agents: Vec<(String, String)>,
+    /// Results are cut at this many rows (a query over a longer window is truncated).
+    pub max_rows: usize,
+    pub steps: u64,
+    pub rate_limit_next: AtomicU32,
+    pub retry_after: bool,
+    next: AtomicU64,
+    queries: Mutex<HashMap<String, MockQuery>>,
+    /// `event.id` of every row served in a finished query.
+    pub served: Mutex<Vec<String>>,
+    pub deletes: AtomicU64,
+}
+
+struct MockQuery {
+    tag: String,
+    rows: Vec<Vec<Value>>,
+    steps_done: u64,
+    last_poll: std::time::Instant,
+}
+
+const COLUMNS: &[&str] = &[
+    "event.time", "event.id", "event.type", "event.category", "event.dns.request", "event.dns.response", "src.ip.address", "src.port.number", "dst.ip.address", "dst.port.number",
+    "event.network.direction", "meta.event.name", "agent.uuid", "endpoint.name", "site.name", "src.process.name", "src.process.pid", "src.process.user",
+];
+
+impl S1Mock {
+    pub fn new(interval_ms: i64) -> S1Mock {
+        S1Mock {
+            token: "s1-token".into(),
+            interval_ms,
+            agents: vec![("a-111".into(), "laptop-1".into()), ("a-222".into(), "server-2".into())],
+            max_rows: 10_000,
+            steps: 3,
+            rate_limit_next: AtomicU32::new(0),
+            retry_after: true,
+            next: AtomicU64::new(1),
+            queries: Mutex::new(HashMap::new()),
+            served: Mutex::new(Vec::new()),
+            deletes: AtomicU64::new(0),
+        }
+    }
+
+    /// Rows of `category` with event.time in [start, end), oldest first.
+    fn rows(&self, category: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Vec<Value>> {
+        let iv = self.interval_ms.max(1);
+        let end = end.min(Utc::now());
+        let first = (start.timestamp_millis() + iv - 1).div_euclid(iv);
+        let last = (end.timestamp_millis() + iv - 1).div_euclid(iv);
+        let mut out = Vec::new();
+        for i in first..last {
+            let t = i * iv;
+            for (ai, (uuid, host)) in self.agents.iter().enumerate() {
+                let mut rng = Rng::new(t as u64 ^ (ai as u64) << 40);
+                let id = format!("{category}-{t}-{ai}");
+                let row: Vec<Value> = if category == "dns" {
+                    vec![json!(t), json!(id), json!("DNS Resolved"), json!("dns"), json!(format!("svc{}.example.com", rng.below(50))), json!(format!("type:  5 edge.example.net;192.0.2.{};", 1 + rng.below(250))), json!(format!("10.3.0.{}", ai + 2)), Value::Null, Value::Null, Value::Null, Value::Null, json!("DNS"), json!(uuid), json!(host), json!("HQ"), json!("chrome.exe"), json!(4000 + ai), json!("CORP\\alice")]
+                } else {
+                    vec![json!(t), json!(id), json!("IP Connect"), json!("ip"), Value::Null, Value::Null, json!(format!("10.3.0.{}", ai + 2)), json!(40000 + rng.below(20000)), json!(format!("203.0.113.{}", 1 + rng.below(250))), json!(443), json!("OUTGOING"), json!("TCPV4"), json!(uuid), json!(host), json!("HQ"), json!("chrome.exe"), json!(4000 + ai), json!("CORP\\alice")]
+                };
+                out.push(row);
+            }
+        }
+        out
+    }
+}
+
+fn err(status: StatusCode, msg: &str) -> Response {
+    (status, axum::Json(json!({"errors": [{"code": status.as_u16(), "detail": msg, "title": msg}]}))).into_response()
+}
+
+fn auth(st: &S1Mock, h: &HeaderMap) -> Option<Response> {
+    let v = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if v.starts_with("ApiToken") {
+        return Some(err(StatusCode::INTERNAL_SERVER_ERROR, "Header must start with Bearer, but actually starts with \"ApiTok\""));
+    }
+    if v != format!("Bearer {}", st.token) {
+        return Some((StatusCode::UNAUTHORIZED, axum::Json(json!({"errors": [{"code": 4010010, "detail": null, "title": "Authentication Failed"}]}))).into_response());
+    }
+    if st.rate_limit_next.load(Ordering::SeqCst) > 0 {
+        st.rate_limit_next.fetch_sub(1, Ordering::SeqCst);
+        let mut r = err(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+        if st.retry_after {
+            r.headers_mut().insert("retry-after", "1".parse().expect("static"));
+        }
+        return Some(r);
+    }
+    None
+}
+
+async fn launch(State(st): State<Arc<S1Mock>>, h: HeaderMap, axum::Json(b): axum::Json<Value>) -> Response {
+    if let Some(r) = auth(&st, &h) {
+        return r;
+    }
+    if b.get("queryType").is_none() {
+        return err(StatusCode::BAD_REQUEST, "Query type must be specified");
+    }
+    if b["tenant"] == json!(true) && b.get("accountIds").is_some() {
+        return err(StatusCode::BAD_REQUEST, "tenant=false should be used when querying accountIds");
+    }
+    let parse = |k: &str| b[k].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc));
+    let (Some(start), Some(end)) = (parse("startTime"), parse("endTime")) else { return err(StatusCode::BAD_REQUEST, "startTime and endTime must be ISO-8601") };
+    let q = b["pq"]["query"].as_str().unwrap_or("");
+    let category = if q.contains("'dns'") { "dns" } else { "ip" };
+    let mut rows = st.rows(category, start, end);
+    rows.truncate(st.max_rows);
+    let n = st.next.fetch_add(1, Ordering::SeqCst);
+    let id = format!("q{n}");
+    let tag = format!("tag-{n:x}");
+    st.queries.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), MockQuery { tag: tag.clone(), rows, steps_done: 0, last_poll: std::time::Instant::now() });
+    (StatusCode::OK, [("x-dataset-query-forward-tag", tag)], axum::Json(json!({"id": id, "stepsCompleted": 0, "stepsTotal": 0, "cpuUsage": 0, "data": null}))).into_response()
+}
+
+async fn poll(State(st): State<Arc<S1Mock>>, h: HeaderMap, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+    if let Some(r) = auth(&st, &h) {
+        return r;
+    }
+    if !q.contains_key("lastStepSeen") {
+        return err(StatusCode::BAD_REQUEST, "lastStepSeen is required");
+    }
+    let tag = h.get("x-dataset-query-forward-tag").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut qs = st.queries.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mq) = qs.get_mut(&id).filter(|m| m.tag == tag && m.last_poll.elapsed() < std::time::Duration::from_secs(30)) else {
+        return err(StatusCode::NOT_FOUND, "query not found (unknown id, wrong forward tag, or expired)");
+    };
+    mq.last_poll = std::time::Instant::now();
+    mq.steps_done = (mq.steps_done + 1).min(st.steps);
+    if mq.steps_done < st.steps {
+        return axum::Json(json!({"id": id, "stepsCompleted": mq.steps_done, "stepsTotal": st.steps, "data": null})).into_response();
+    }
+    st.served.lock().unwrap_or_else(|e| e.into_inner()).extend(mq.rows.iter().filter_map(|r| r[1].as_str().map(str::to_string)));
+    let cols: Vec<Value> = COLUMNS.iter().map(|c| json!({"name": c})).collect();
+    axum::Json(json!({"id": id, "stepsCompleted": st.steps, "stepsTotal": st.steps, "matchCount": mq.rows.len(), "data": {"columns": cols, "values": mq.rows}})).into_response()
+}
+
+async fn delete(State(st): State<Arc<S1Mock>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Some(r) = auth(&st, &h) {
+        return r;
+    }
+    let tag = h.get("x-dataset-query-forward-tag").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut qs = st.queries.lock().unwrap_or_else(|e| e.into_inner());
+    match qs.get(&id) {
+        Some(m) if m.tag == tag => {
+            qs.remove(&id);
+            st.deletes.fetch_add(1, Ordering::SeqCst);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => err(StatusCode::NOT_FOUND, "query not found"),
+    }
+}
+
+async fn served(State(st): State<Arc<S1Mock>>) -> Response {
+    axum::Json(st.served.lock().unwrap_or_else(|e| e.into_inner()).clone()).into_response()
+}
+
+pub async fn start(state: Arc<S1Mock>) -> std::io::Result<SocketAddr> {
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route("/sdl/v2/api/queries", post(launch))
+        .route("/sdl/v2/api/queries/{id}", get(poll).delete(delete))
+        .route("/mock/served", get(served))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
