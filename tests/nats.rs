@@ -5,7 +5,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -32,14 +31,6 @@ fn stream_messages(port: u16) -> u64 {
     })
 }
 
-fn secret(dir: &Path, name: &str, value: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, value).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    p.display().to_string()
-}
-
 #[test]
 fn jetstream_publishes_survive_a_server_restart_and_replays_are_deduplicated() {
     let Some(bin) = nats_server() else {
@@ -52,18 +43,14 @@ fn jetstream_publishes_survive_a_server_restart_and_replays_are_deduplicated() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let store = d.join("js");
     let nats = start_nats(&bin, port, &store);
-    let mut src = Command::new(support::bin()).args(["mock", "test-api", "--token", "t", "--interval-ms", "2000"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(src.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let _src = Proc(src);
-    let src_url = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    let (_src, src_url) = start_listening(&["mock", "test-api", "--token", "t", "--interval-ms", "2000"]);
     let cfg = d.join("logfetch.toml");
     std::fs::write(
         &cfg,
         format!(
             "[service]\ndata_dir = \"{}\"\nadmin_listen = \"127.0.0.1:0\"\n\n[[tenant]]\nid = \"e2e\"\nvendor = \"test\"\nschedule = \"* * * * * *\"\ninitial_lookback = \"30m\"\nwindow = \"5m\"\n[tenant.connection]\nurl = \"{src_url}\"\ntoken = \"file:{}\"\n\n[[sink]]\nname = \"bus\"\ntype = \"nats\"\nurl = \"nats://127.0.0.1:{port}\"\n\n[[sink]]\nname = \"files\"\ntype = \"file\"\npath = \"{}\"\n",
             d.join("data").display(),
-            secret(d, "tok", "t"),
+            secret_file(d, "tok", "t"),
             d.join("out").display()
         ),
     )

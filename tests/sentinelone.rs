@@ -5,8 +5,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::*;
@@ -16,24 +14,15 @@ fn lrq_collection_with_splits_429s_and_kills_has_no_gap_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // 2 agents x 1 event/s per kind; windows of 10 min hold 1 200 rows; a 500-row limit forces splits.
-    let mut child = Command::new(bin()).args(["mock", "s1", "--interval-ms", "1000", "--max-rows", "500", "--rate-limit-first", "2"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let _mock = Proc(child);
-    let url = line.trim().strip_prefix("listening on ").unwrap().to_string();
-    let tok = d.join("tok");
-    std::fs::write(&tok, "s1-token").unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tok, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let (_mock, url) = start_listening(&["mock", "s1", "--interval-ms", "1000", "--max-rows", "500", "--rate-limit-first", "2"]);
+    let tok = secret_file(d, "tok", "s1-token");
     let cfg = d.join("logfetch.toml");
     std::fs::write(
         &cfg,
         format!(
             "[service]\ndata_dir = \"{}\"\nadmin_listen = \"127.0.0.1:0\"\n\n[[tenant]]\nid = \"s1\"\nvendor = \"sentinelone\"\nschedule = \"* * * * * *\"\ninitial_lookback = \"30m\"\nwindow = \"10m\"\n[tenant.connection]\nurl = \"{url}\"\ntoken = \"file:{}\"\npage_size = 500\npoll_interval = \"20ms\"\n\n[[sink]]\nname = \"files\"\ntype = \"file\"\npath = \"{}\"\n",
             d.join("data").display(),
-            tok.display(),
+            tok,
             d.join("out").display()
         ),
     )

@@ -5,27 +5,11 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use support::*;
-
-fn start_proc(args: &[&str]) -> (Proc, String) {
-    let mut child = Command::new(bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (Proc(child), line.trim().strip_prefix("listening on ").unwrap().to_string())
-}
-
-fn secret(dir: &Path, name: &str, value: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, value).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    p.display().to_string()
-}
 
 fn stats(siem: &str) -> serde_json::Value {
     let body = http_get(siem.trim_start_matches("http://"), "/mock/stats");
@@ -36,8 +20,8 @@ fn stats(siem: &str) -> serde_json::Value {
 fn hec_and_bulk_receive_everything_through_failures_and_replays_do_not_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (_src, src_url) = start_proc(&["mock", "test-api", "--token", "t", "--interval-ms", "2000"]);
-    let (_siem, siem) = start_proc(&["mock", "siem", "--hec-token", "hec-s3cret", "--hec-busy-first", "3", "--bulk-throttle-first", "5", "--reject-containing", "mail.example.org"]);
+    let (_src, src_url) = start_listening(&["mock", "test-api", "--token", "t", "--interval-ms", "2000"]);
+    let (_siem, siem) = start_listening(&["mock", "siem", "--hec-token", "hec-s3cret", "--hec-busy-first", "3", "--bulk-throttle-first", "5", "--reject-containing", "mail.example.org"]);
     let cfg = d.join("logfetch.toml");
     std::fs::write(
         &cfg,
@@ -71,8 +55,8 @@ format = "ecs"
 dead_letter = "{dl}"
 "#,
             data = d.join("data").display(),
-            tok = secret(d, "tok", "t"),
-            hec = secret(d, "hec", "hec-s3cret"),
+            tok = secret_file(d, "tok", "t"),
+            hec = secret_file(d, "hec", "hec-s3cret"),
             dl = d.join("dead.ndjson").display(),
         ),
     )

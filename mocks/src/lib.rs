@@ -12,3 +12,13 @@ pub mod siem;
 pub mod test_source;
 pub mod zia;
 pub mod zscaler_nss;
+
+/// Serves `app` on 127.0.0.1 with an OS-chosen port; returns the address.
+pub async fn serve(app: axum::Router) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}

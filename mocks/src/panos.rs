@@ -502,12 +502,7 @@ pub async fn start(state: Arc<PanMock>) -> std::io::Result<SocketAddr> {
         // Test-only: what was served, as `serial:seqno:type` (not part of PAN-OS).
         .route("/mock/served", axum::routing::get(served))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(addr)
+    crate::serve(app).await
 }
 
 #[cfg(test)]

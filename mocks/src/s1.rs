@@ -183,10 +183,5 @@ pub async fn start(state: Arc<S1Mock>) -> std::io::Result<SocketAddr> {
         .route("/sdl/v2/api/queries/{id}", get(poll).delete(delete))
         .route("/mock/served", get(served))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(addr)
+    crate::serve(app).await
 }

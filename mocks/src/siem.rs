@@ -142,10 +142,5 @@ pub async fn start(state: Arc<SiemMock>) -> std::io::Result<SocketAddr> {
         .route("/_bulk", post(bulk))
         .route("/mock/stats", get(stats))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(addr)
+    crate::serve(app).await
 }

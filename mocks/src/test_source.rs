@@ -203,11 +203,6 @@ pub mod server {
     /// Starts the mock on 127.0.0.1 with an OS-chosen port. Returns its address.
     pub async fn start(state: Arc<MockState>) -> std::io::Result<SocketAddr> {
         let app = axum::Router::new().route("/api/v1/records", get(records)).with_state(state);
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(addr)
+        crate::serve(app).await
     }
 }

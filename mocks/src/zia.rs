@@ -173,10 +173,5 @@ pub async fn start(state: Arc<ZiaMock>) -> std::io::Result<SocketAddr> {
         .route("/zia/api/v1/departments", get(depts_oneapi))
         .route("/zia/api/v1/groups", get(groups_oneapi))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(addr)
+    crate::serve(app).await
 }

@@ -150,3 +150,21 @@ pub fn run_mock(args: &[&str]) {
     assert!(out.status.success(), "mock failed: {}", String::from_utf8_lossy(&out.stderr));
     let _ = (BufReader::new(&out.stderr[..]).lines().count(), ());
 }
+
+/// Starts `logfetch ARGS` (a mock) and returns it with the URL it prints (`listening on URL`).
+pub fn start_listening(args: &[&str]) -> (Proc, String) {
+    let mut child = Command::new(bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address from {args:?}: {line}")).to_string();
+    (Proc(child), url)
+}
+
+/// Writes a secret file readable by its owner only (mode 0600); returns its path.
+pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, value).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p.display().to_string()
+}
