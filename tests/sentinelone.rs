@@ -62,4 +62,7 @@ fn lrq_collection_with_splits_429s_and_kills_has_no_gap_or_duplicate() {
     let served: BTreeSet<String> = serde_json::from_str::<Vec<String>>(&body[body.find('[').unwrap()..=body.rfind(']').unwrap()]).unwrap().into_iter().collect();
     assert!(set.len() > 6000, "30 minutes of 2 agents x 2 kinds: {}", set.len());
     assert_eq!(set, served, "the sink holds exactly what was served (truncated answers were split, not kept)");
+    // The agents sync ran alongside and stored its incremental cursor as a checkpoint.
+    let out = std::process::Command::new(bin()).args(["checkpoint", "show", "s1", "agents", "-c"]).arg(&cfg).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2026-01-28T00:00:00.000000Z"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -33,6 +33,8 @@ pub struct S1Mock {
     /// `event.id` of every row served in a finished query.
     pub served: Mutex<Vec<String>>,
     pub deletes: AtomicU64,
+    /// Agents the agents endpoint lists.
+    pub agent_count: usize,
 }
 
 struct MockQuery {
@@ -61,6 +63,7 @@ impl S1Mock {
             queries: Mutex::new(HashMap::new()),
             served: Mutex::new(Vec::new()),
             deletes: AtomicU64::new(0),
+            agent_count: 2500,
         }
     }
 
@@ -172,6 +175,31 @@ async fn delete(State(st): State<Arc<S1Mock>>, h: HeaderMap, Path(id): Path<Stri
     }
 }
 
+/// `GET /web/api/v2.1/agents`: ApiToken auth, `limit` 1..=1000, base64 cursors, `updatedAt__gt`.
+async fn agents(State(st): State<Arc<S1Mock>>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let auth = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if auth != format!("ApiToken {}", st.token) {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"errors": [{"code": 4010010, "detail": null, "title": "Authentication Failed"}]}))).into_response();
+    }
+    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+    if !(1..=1000).contains(&limit) {
+        return err(StatusCode::BAD_REQUEST, "limit must be between 1 and 1000");
+    }
+    let since = q.get("updatedAt__gt").cloned().unwrap_or_default();
+    let all: Vec<Value> = (0..st.agent_count)
+        .map(|i| {
+            let updated = format!("2026-01-{:02}T00:00:00.000000Z", 1 + i % 28);
+            json!({"id": format!("{}", 9000 + i), "uuid": format!("a-{i:03}"), "computerName": format!("host-{i}"), "lastLoggedInUserName": format!("user{i}"), "siteName": "HQ", "osName": "Windows 11",
+                "networkInterfaces": [{"name": "eth0", "inet": [format!("10.9.{}.{}", i / 250, i % 250 + 1)]}], "updatedAt": updated})
+        })
+        .filter(|a| a["updatedAt"].as_str().unwrap_or("") > since.as_str())
+        .collect();
+    let start: usize = q.get("cursor").and_then(|c| c.strip_prefix("offset:")).and_then(|o| o.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
+    let next = (start + limit < all.len()).then(|| format!("offset:{}", start + limit));
+    axum::Json(json!({"data": page, "pagination": {"totalItems": all.len(), "nextCursor": next}})).into_response()
+}
+
 async fn served(State(st): State<Arc<S1Mock>>) -> Response {
     axum::Json(st.served.lock().unwrap_or_else(|e| e.into_inner()).clone()).into_response()
 }
@@ -181,6 +209,7 @@ pub async fn start(state: Arc<S1Mock>) -> std::io::Result<SocketAddr> {
     let app = axum::Router::new()
         .route("/sdl/v2/api/queries", post(launch))
         .route("/sdl/v2/api/queries/{id}", get(poll).delete(delete))
+        .route("/web/api/v2.1/agents", get(agents))
         .route("/mock/served", get(served))
         .with_state(state);
     crate::serve(app).await

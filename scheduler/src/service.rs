@@ -309,6 +309,64 @@ impl Service {
         }
     }
 
+    /// Agents updated since the stored cursor, every `sync_interval`; the cursor is a checkpoint.
+    async fn s1_agents_loop(self: Arc<Self>, t: TenantConfig, cancel: CancellationToken) {
+        use logfetch_common::checkpoint::{commit, load};
+        let id = t.id().to_string();
+        let c = &t.connection;
+        let token = match c.token.as_ref().or(c.api_key.as_ref()).map(|r| r.resolve(&ProcessEnv)) {
+            Some(Ok(s)) => s.expose().to_string(),
+            _ => return,
+        };
+        let (Some(url), Ok(http)) = (c.url.clone(), (PullSettings {
+            tenant: id.clone(),
+            url: c.url.clone(),
+            token: None,
+            username: None,
+            password: None,
+            ca_file: c.ca_file.clone(),
+            tls_verify: c.tls_verify,
+            timeout: c.timeout.get(),
+            page_size: None,
+            limiter: RateLimiter::new(25.0),
+            policy: RetryPolicy::default(),
+            tz: t.tz(),
+            poll_interval: c.poll_interval.get(),
+        })
+        .http_client()) else {
+            return;
+        };
+        let (limiter, policy) = (RateLimiter::new(25.0), RetryPolicy::default());
+        loop {
+            let current = load::<String>(&*self.store, &id, "agents").ok().flatten();
+            let since = current.as_ref().map(|(s, _)| s.clone());
+            match logfetch_connectors::sentinelone::agents::sync_agents(&http, &url, &token, self.store.db(), &id, since.as_deref(), &limiter, &policy).await {
+                Ok((n, newest)) => {
+                    tracing::info!(agents = n, "SentinelOne agents synced");
+                    if let (Some(newest), true) = (newest, n > 0) {
+                        let _ = commit(&*self.store, &id, "agents", current.map(|(_, g)| g), &newest).await;
+                    }
+                    self.metrics.stream(&id, "agents", |s| {
+                        s.runs_ok += 1;
+                        s.records_received += n as u64;
+                        s.last_error = None;
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "SentinelOne agents sync failed");
+                    self.metrics.stream(&id, "agents", |s| {
+                        s.runs_failed += 1;
+                        s.last_error = Some(e.to_string());
+                    });
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(c.sync_interval.get()) => {}
+                _ = cancel.cancelled() => return,
+            }
+        }
+    }
+
     async fn zia_sync_loop(self: Arc<Self>, t: TenantConfig, cancel: CancellationToken) {
         use logfetch_connectors::zscaler::api::{ZiaAuth, ZiaClient, sync_directory};
         let id = t.id().to_string();
@@ -377,6 +435,12 @@ impl Service {
         let trigger = Arc::new(Notify::new());
         let cancel = self.shutdown.child_token();
         let span = tracing::info_span!("stream", tenant = %t.id(), stream = %kind);
+        // SentinelOne user/host context: the agents sync rides on the tenant's first stream.
+        if t.vendor() == "sentinelone" && t.kinds.first() == Some(&kind) {
+            let me = self.clone();
+            let (t2, c2) = (t.clone(), cancel.clone());
+            tokio::spawn(async move { me.s1_agents_loop(t2, c2).await }.instrument(tracing::info_span!("agents", tenant = %t.id())));
+        }
         let task = tokio::spawn(self.clone().stream_loop(cfg, t, kind, running.clone(), trigger.clone(), cancel.clone()).instrument(span));
         StreamHandle { running, trigger, cancel, fingerprint, task }
     }

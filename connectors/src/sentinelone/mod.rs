@@ -4,6 +4,7 @@
 //! to `FlowEvent`, with the endpoint (agent, host, site, OS) and the process (name, pid, command
 //! line, image, SHA-1, user) kept as context. PowerQuery tables (`columns` + rows) are documents.
 
+pub mod agents;
 pub mod lrq;
 
 use std::net::IpAddr;
