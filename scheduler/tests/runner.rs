@@ -181,7 +181,8 @@ async fn http_429_waits_exactly_retry_after_and_the_run_succeeds() {
     let s = run(&e, &sinks, &metrics).run_scheduled(&e.store, fixed_now()).await.unwrap();
     let waited = t.elapsed();
     assert!(waited >= Duration::from_secs(2), "waited only {waited:?}");
-    assert!(waited < Duration::from_secs(3), "waited too long: {waited:?}");
+    // "About" 3 s: the wait itself is 2 s; the rest is two local requests on a loaded 2-core box.
+    assert!(waited < Duration::from_millis(3500), "waited too long: {waited:?}");
     assert_eq!(s.records, 60);
     assert_eq!(e.mock.requests.load(Ordering::SeqCst), 2);
 }
