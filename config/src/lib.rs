@@ -224,6 +224,9 @@ pub struct ConnectionConfig {
     pub tls_key: Option<PathBuf>,
     /// Records per page for pull APIs.
     pub page_size: Option<u32>,
+    /// SentinelOne: `lrq` (Long Running Query, the default) or `dv` (Deep Visibility, deprecated;
+    /// falls back to LRQ by itself once the console answers that DV is gone).
+    pub api: Option<String>,
     /// How often asynchronous API jobs (PAN-OS log queries) are polled.
     #[serde(default = "default_poll_interval")]
     pub poll_interval: HumanDuration,
@@ -279,6 +282,7 @@ impl Default for ConnectionConfig {
             tls_key: None,
             page_size: None,
             poll_interval: default_poll_interval(),
+            api: None,
             timeout: default_http_timeout(),
             max_retries: default_retries(),
         }

@@ -63,6 +63,8 @@ pub struct PullSettings {
     pub tz: chrono_tz::Tz,
     /// How often asynchronous jobs are polled.
     pub poll_interval: std::time::Duration,
+    /// Which of a vendor's APIs (SentinelOne: `lrq`, the default, or `dv`).
+    pub api: Option<String>,
 }
 
 impl std::fmt::Debug for PullSettings {

@@ -26,7 +26,7 @@ pub const VENDORS: &[VendorEntry] = &[
     VendorEntry { name: "test", description: "logfetch's own JSON-lines test format (demo and tests)", parser: Some(|| Box::new(crate::test_vendor::TestParser)), pull: Some(crate::test_vendor::api::build), push: Some(crate::test_vendor::receiver::build) },
     VendorEntry { name: "cisco", description: "Cisco ASA / Secure Firewall (FTD) syslog", parser: Some(|| Box::new(crate::cisco::CiscoParser::default())), pull: None, push: Some(crate::syslog::build) },
     VendorEntry { name: "paloalto", description: "Palo Alto Networks PAN-OS XML API and syslog", parser: Some(|| Box::new(crate::paloalto::PanParser)), pull: Some(crate::paloalto::api::build), push: Some(crate::syslog::build) },
-    VendorEntry { name: "sentinelone", description: "SentinelOne Data Lake / Deep Visibility", parser: Some(|| Box::new(crate::sentinelone::SentinelOneParser)), pull: Some(crate::sentinelone::lrq::build), push: None },
+    VendorEntry { name: "sentinelone", description: "SentinelOne Data Lake / Deep Visibility", parser: Some(|| Box::new(crate::sentinelone::SentinelOneParser)), pull: Some(crate::sentinelone::build_pull), push: None },
     VendorEntry { name: "zscaler", description: "Zscaler Internet Access NSS / Cloud NSS", parser: Some(|| Box::new(crate::zscaler::ZscalerParser)), pull: None, push: Some(crate::zscaler::cloud_nss::build_push) },
 ];
 

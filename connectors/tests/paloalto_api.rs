@@ -28,6 +28,7 @@ fn settings(url: String, token: Option<&str>, user: Option<(&str, &str)>) -> Pul
         policy: RetryPolicy { base_backoff: Duration::from_millis(10), ..RetryPolicy::default() },
         tz: chrono_tz::Europe::Berlin,
         poll_interval: Duration::from_millis(10),
+        api: None,
     }
 }
 

@@ -28,3 +28,50 @@ async fn agents_page_by_cursor_and_sync_incrementally() {
     let e = sync_agents(&c, &base, "wrong", &db, "s1", None, &lim, &pol).await.unwrap_err();
     assert!(e.is_auth(), "{e}");
 }
+
+fn settings(url: String) -> logfetch_connectors::pull::PullSettings {
+    logfetch_connectors::pull::PullSettings {
+        tenant: "s1".into(),
+        url: Some(url),
+        token: Some("s1-token".into()),
+        username: None,
+        password: None,
+        ca_file: None,
+        tls_verify: true,
+        timeout: Duration::from_secs(10),
+        page_size: Some(500),
+        limiter: RateLimiter::new(1000.0),
+        policy: RetryPolicy { base_backoff: Duration::from_millis(10), ..RetryPolicy::default() },
+        tz: chrono_tz::UTC,
+        poll_interval: Duration::from_millis(10),
+        api: None,
+    }
+}
+
+#[tokio::test]
+async fn deep_visibility_pages_splits_and_falls_back_to_lrq_after_sunset() {
+    use logfetch_common::LogKind;
+    use logfetch_connectors::pull::TimeWindow;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let m = Arc::new(S1Mock::new(1000));
+    let addr = s1::start(m.clone()).await.unwrap();
+    let src = logfetch_connectors::sentinelone::dv::build(&settings(format!("http://{addr}"))).unwrap();
+    let end = chrono::Utc::now() - chrono::Duration::minutes(1);
+    // 10 minutes x 2 agents = 1 200 DNS events; a 500-event limit forces splits.
+    let w = TimeWindow { start: end - chrono::Duration::minutes(10), end };
+    let page = src.fetch_page(LogKind::Dns, w, None).await.unwrap();
+    assert_eq!(page.records.len(), 1200);
+    let ids: std::collections::BTreeSet<String> = page.records.iter().map(|r| serde_json::from_str::<serde_json::Value>(r).unwrap()["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 1200, "no duplicates across the split halves");
+    let ev: serde_json::Value = serde_json::from_str(&page.records[0]).unwrap();
+    assert_eq!(ev["eventType"], "DNS Resolved");
+    // The parser reads DV events.
+    let ctx = logfetch_connectors::ParseContext::new("s1", chrono_tz::UTC);
+    assert!(matches!(logfetch_connectors::RecordParser::parse(&logfetch_connectors::sentinelone::SentinelOneParser, &page.records[0], &ctx), logfetch_connectors::ParseOutcome::Events(_)));
+    // Sunset: DV answers 410; the source falls back to LRQ for good.
+    m.dv_sunset.store(true, std::sync::atomic::Ordering::SeqCst);
+    let page = src.fetch_page(LogKind::Flow, w, None).await.unwrap();
+    assert_eq!(page.records.len(), 1200);
+    let row: serde_json::Value = serde_json::from_str(&page.records[0]).unwrap();
+    assert!(row.get("event.id").is_some(), "an LRQ row now: {row}");
+}

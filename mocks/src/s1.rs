@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use axum::extract::{Path, Query, State};
@@ -35,6 +35,9 @@ pub struct S1Mock {
     pub deletes: AtomicU64,
     /// Agents the agents endpoint lists.
     pub agent_count: usize,
+    /// DV routes answer 410 (sunset).
+    pub dv_sunset: AtomicBool,
+    dv_queries: Mutex<HashMap<String, (Vec<Value>, usize, u32)>>,
 }
 
 struct MockQuery {
@@ -64,6 +67,8 @@ impl S1Mock {
             served: Mutex::new(Vec::new()),
             deletes: AtomicU64::new(0),
             agent_count: 2500,
+            dv_sunset: AtomicBool::new(false),
+            dv_queries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -200,6 +205,79 @@ async fn agents(State(st): State<Arc<S1Mock>>, h: HeaderMap, Query(q): Query<Has
     axum::Json(json!({"data": page, "pagination": {"totalItems": all.len(), "nextCursor": next}})).into_response()
 }
 
+fn mgmt_auth(st: &S1Mock, h: &HeaderMap) -> Option<Response> {
+    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("ApiToken {}", st.token)) {
+        return Some((StatusCode::UNAUTHORIZED, axum::Json(json!({"errors": [{"code": 4010010, "detail": null, "title": "Authentication Failed"}]}))).into_response());
+    }
+    if st.dv_sunset.load(Ordering::SeqCst) {
+        return Some((StatusCode::GONE, axum::Json(json!({"errors": [{"code": 4100010, "detail": "Deep Visibility was sunset", "title": "Gone"}]}))).into_response());
+    }
+    None
+}
+
+async fn dv_init(State(st): State<Arc<S1Mock>>, h: HeaderMap, axum::Json(b): axum::Json<Value>) -> Response {
+    if let Some(r) = mgmt_auth(&st, &h) {
+        return r;
+    }
+    let parse = |k: &str| b[k].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc));
+    let (Some(start), Some(end), Some(q)) = (parse("fromDate"), parse("toDate"), b["query"].as_str()) else { return err(StatusCode::BAD_REQUEST, "query, fromDate and toDate are required") };
+    if !q.contains("EventType") {
+        return err(StatusCode::BAD_REQUEST, "could not parse query");
+    }
+    let limit = b["limit"].as_u64().unwrap_or(20_000) as usize;
+    if !(1..=100_000).contains(&limit) {
+        return err(StatusCode::BAD_REQUEST, "limit must be 1..=100000");
+    }
+    let category = if q.contains("DNS") { "dns" } else { "ip" };
+    // DV events in their own camelCase shape.
+    let rows: Vec<Value> = st
+        .rows(category, start, end)
+        .into_iter()
+        .map(|r| {
+            let ms = r[0].as_i64().unwrap_or(0);
+            let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            json!({"id": r[1], "eventType": r[2], "createdAt": t, "dnsRequest": r[4], "dnsResponse": r[5], "srcIp": r[6], "srcPort": r[7], "dstIp": r[8], "dstPort": r[9], "direction": r[10], "agentUuid": r[12], "agentName": r[13], "siteName": r[14], "processName": r[15], "pid": r[16], "processUserName": r[17]})
+        })
+        .collect();
+    let total = rows.len();
+    let mut rows = rows;
+    rows.truncate(limit);
+    let n = st.next.fetch_add(1, Ordering::SeqCst);
+    let id = format!("dv{n}");
+    st.dv_queries.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (rows, total, 0));
+    axum::Json(json!({"data": {"queryId": id}})).into_response()
+}
+
+async fn dv_status(State(st): State<Arc<S1Mock>>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    if let Some(r) = mgmt_auth(&st, &h) {
+        return r;
+    }
+    let id = q.get("queryId").cloned().unwrap_or_default();
+    let mut qs = st.dv_queries.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(entry) = qs.get_mut(&id) else { return axum::Json(json!({"data": {"responseState": "QUERY_NOT_FOUND", "progressStatus": 0}})).into_response() };
+    entry.2 += 1;
+    let state = if entry.2 < 2 { "RUNNING" } else if entry.0.is_empty() { "EMPTY_RESULTS" } else { "FINISHED" };
+    axum::Json(json!({"data": {"responseState": state, "progressStatus": if entry.2 < 2 { 50 } else { 100 }}})).into_response()
+}
+
+async fn dv_events(State(st): State<Arc<S1Mock>>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    if let Some(r) = mgmt_auth(&st, &h) {
+        return r;
+    }
+    let id = q.get("queryId").cloned().unwrap_or_default();
+    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+    if !(1..=1000).contains(&limit) {
+        return err(StatusCode::BAD_REQUEST, "limit must be 1..=1000");
+    }
+    let qs = st.dv_queries.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((rows, total, _)) = qs.get(&id) else { return err(StatusCode::BAD_REQUEST, "unknown queryId") };
+    let start: usize = q.get("cursor").and_then(|c| c.strip_prefix("offset:")).and_then(|o| o.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = rows.iter().skip(start).take(limit).cloned().collect();
+    st.served.lock().unwrap_or_else(|e| e.into_inner()).extend(page.iter().filter_map(|r| r["id"].as_str().map(str::to_string)));
+    let next = (start + limit < rows.len()).then(|| format!("offset:{}", start + limit));
+    axum::Json(json!({"data": page, "pagination": {"totalItems": total, "nextCursor": next}})).into_response()
+}
+
 async fn served(State(st): State<Arc<S1Mock>>) -> Response {
     axum::Json(st.served.lock().unwrap_or_else(|e| e.into_inner()).clone()).into_response()
 }
@@ -210,6 +288,9 @@ pub async fn start(state: Arc<S1Mock>) -> std::io::Result<SocketAddr> {
         .route("/sdl/v2/api/queries", post(launch))
         .route("/sdl/v2/api/queries/{id}", get(poll).delete(delete))
         .route("/web/api/v2.1/agents", get(agents))
+        .route("/web/api/v2.1/dv/init-query", post(dv_init))
+        .route("/web/api/v2.1/dv/query-status", get(dv_status))
+        .route("/web/api/v2.1/dv/events", get(dv_events))
         .route("/mock/served", get(served))
         .with_state(state);
     crate::serve(app).await

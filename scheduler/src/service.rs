@@ -102,6 +102,7 @@ pub fn pull_source(t: &TenantConfig, limiter: RateLimiter) -> Result<Box<dyn Pul
         policy: RetryPolicy { max_retries: t.connection.max_retries, ..RetryPolicy::default() },
         tz: t.tz(),
         poll_interval: t.connection.poll_interval.get(),
+        api: t.connection.api.clone(),
     };
     logfetch_connectors::registry::pull_source_for(t.vendor(), &settings).map_err(|e| e.to_string())
 }
@@ -332,6 +333,7 @@ impl Service {
             policy: RetryPolicy::default(),
             tz: t.tz(),
             poll_interval: c.poll_interval.get(),
+            api: None,
         })
         .http_client()) else {
             return;
@@ -396,6 +398,7 @@ impl Service {
             policy: RetryPolicy::default(),
             tz: t.tz(),
             poll_interval: c.poll_interval.get(),
+            api: None,
         };
         let http = match settings.http_client() {
             Ok(h) => h,

@@ -76,6 +76,7 @@ async fn env(interval_ms: i64, page_size: u32) -> Env {
         policy: RetryPolicy { base_backoff: Duration::from_millis(20), ..RetryPolicy::default() },
         tz: chrono_tz::UTC,
         poll_interval: Duration::from_millis(100),
+        api: None,
     };
     let source = test_vendor::api::build(&settings).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -226,6 +227,7 @@ async fn wrong_token_is_a_clear_auth_error() {
         policy: RetryPolicy::default(),
         tz: chrono_tz::UTC,
         poll_interval: Duration::from_millis(100),
+        api: None,
     };
     let src = test_vendor::api::build(&settings).unwrap();
     let now = fixed_now();

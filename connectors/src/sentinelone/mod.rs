@@ -5,7 +5,17 @@
 //! line, image, SHA-1, user) kept as context. PowerQuery tables (`columns` + rows) are documents.
 
 pub mod agents;
+pub mod dv;
 pub mod lrq;
+
+/// The pull factory: LRQ unless the tenant asks for Deep Visibility.
+pub fn build_pull(s: &crate::pull::PullSettings) -> Result<Box<dyn crate::pull::PullSource>, crate::pull::PullError> {
+    match s.api.as_deref() {
+        None | Some("lrq") => lrq::build(s),
+        Some("dv") => dv::build(s),
+        Some(other) => Err(crate::pull::PullError::Config { tenant: s.tenant.clone(), why: format!("connection.api `{other}` is not `lrq` or `dv`") }),
+    }
+}
 
 use std::net::IpAddr;
 
