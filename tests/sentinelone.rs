@@ -39,29 +39,43 @@ fn lrq_collection_with_splits_429s_and_kills_has_no_gap_or_duplicate() {
         let v: serde_json::Value = serde_json::from_str(&b[b.find('{').unwrap_or(0)..=b.rfind('}').unwrap_or(0)]).unwrap_or_default();
         v["tenants"][0]["streams"].as_array().is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["runs_ok"].as_u64().unwrap_or(0) >= 1 && s["lag_seconds"].as_i64().is_some_and(|l| l < 8)))
     });
-    kill(&daemon.0, 15);
-    drop(daemon);
-    // What the sink holds, by the vendor's event id.
-    let mut got = Vec::new();
-    let mut stack = vec![d.join("out")];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                for l in std::fs::read_to_string(e.path()).unwrap().lines() {
-                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                    got.push(v["metadata"]["correlation_uid"].as_str().unwrap().to_string());
+    let served = || -> BTreeSet<String> {
+        let body = http_get(url.trim_start_matches("http://"), "/mock/served");
+        serde_json::from_str::<Vec<String>>(&body[body.find('[').unwrap()..=body.rfind(']').unwrap()]).unwrap().into_iter().collect()
+    };
+    // What the sink holds, by the vendor's event id (`live`: the daemon may be writing).
+    let delivered = |live: bool| -> Vec<String> {
+        let mut got = Vec::new();
+        let mut stack = vec![d.join("out")];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else if live && e.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                } else {
+                    for l in std::fs::read_to_string(e.path()).unwrap().lines() {
+                        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                        got.push(v["metadata"]["correlation_uid"].as_str().unwrap().to_string());
+                    }
                 }
             }
         }
-    }
+        got
+    };
+    // Everything served so far, including to killed runs, must reach the sink.
+    let want = served();
+    wait_until("everything served to be delivered", Duration::from_secs(60), || want.is_subset(&delivered(true).into_iter().collect()));
+    kill(&daemon.0, 15);
+    drop(daemon);
+    let got = delivered(false);
     let set: BTreeSet<String> = got.iter().cloned().collect();
     assert_eq!(set.len(), got.len(), "no duplicates in the sink");
-    let body = http_get(url.trim_start_matches("http://"), "/mock/served");
-    let served: BTreeSet<String> = serde_json::from_str::<Vec<String>>(&body[body.find('[').unwrap()..=body.rfind(']').unwrap()]).unwrap().into_iter().collect();
     assert!(set.len() > 6000, "30 minutes of 2 agents x 2 kinds: {}", set.len());
-    assert_eq!(set, served, "the sink holds exactly what was served (truncated answers were split, not kept)");
+    // A run in flight at SIGTERM may have fetched newer rows without delivering them (its
+    // checkpoint did not move): those are fetched again next time, not lost. Nothing else may differ.
+    let served_now = served();
+    assert!(want.is_subset(&set) && set.is_subset(&served_now), "the sink holds exactly what was served (truncated answers were split, not kept)");
     // The agents sync ran alongside and stored its incremental cursor as a checkpoint.
     let out = std::process::Command::new(bin()).args(["checkpoint", "show", "s1", "agents", "-c"]).arg(&cfg).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("2026-01-28T00:00:00.000000Z"), "{}", String::from_utf8_lossy(&out.stderr));
