@@ -132,6 +132,11 @@ pub struct TenantConfig {
     /// Windows end this long before now, so records still being written are not cut in half.
     #[serde(default = "default_delay")]
     pub delay: HumanDuration,
+    /// Each pull window re-reads this much before its start and drops what was already delivered
+    /// (by event id), so records the vendor shows late are still collected. Default: the
+    /// vendor's (SentinelOne 2m, others 0).
+    #[serde(default)]
+    pub overlap: Option<HumanDuration>,
     /// Keep the original record in each event.
     #[serde(default = "default_true")]
     pub keep_raw: bool,

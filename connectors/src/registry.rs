@@ -19,16 +19,24 @@ pub struct VendorEntry {
     pub pull: Option<PullFactory>,
     /// The push listener, for vendors that send (syslog, NSS).
     pub push: Option<PushFactory>,
+    /// How far each pull window reaches back into the previous one by default (vendors whose
+    /// API shows records late); the tenant's `overlap` overrides it.
+    pub default_overlap_secs: u64,
 }
 
 /// The registry: adding a vendor is one line here.
 pub const VENDORS: &[VendorEntry] = &[
-    VendorEntry { name: "test", description: "logfetch's own JSON-lines test format (demo and tests)", parser: Some(|| Box::new(crate::test_vendor::TestParser)), pull: Some(crate::test_vendor::api::build), push: Some(crate::test_vendor::receiver::build) },
-    VendorEntry { name: "cisco", description: "Cisco ASA / Secure Firewall (FTD) syslog", parser: Some(|| Box::new(crate::cisco::CiscoParser::default())), pull: None, push: Some(crate::syslog::build) },
-    VendorEntry { name: "paloalto", description: "Palo Alto Networks PAN-OS XML API and syslog", parser: Some(|| Box::new(crate::paloalto::PanParser)), pull: Some(crate::paloalto::api::build), push: Some(crate::syslog::build) },
-    VendorEntry { name: "sentinelone", description: "SentinelOne Data Lake / Deep Visibility", parser: Some(|| Box::new(crate::sentinelone::SentinelOneParser)), pull: Some(crate::sentinelone::build_pull), push: None },
-    VendorEntry { name: "zscaler", description: "Zscaler Internet Access NSS / Cloud NSS", parser: Some(|| Box::new(crate::zscaler::ZscalerParser)), pull: None, push: Some(crate::zscaler::cloud_nss::build_push) },
+    VendorEntry { name: "test", description: "logfetch's own JSON-lines test format (demo and tests)", parser: Some(|| Box::new(crate::test_vendor::TestParser)), pull: Some(crate::test_vendor::api::build), push: Some(crate::test_vendor::receiver::build), default_overlap_secs: 0 },
+    VendorEntry { name: "cisco", description: "Cisco ASA / Secure Firewall (FTD) syslog", parser: Some(|| Box::new(crate::cisco::CiscoParser::default())), pull: None, push: Some(crate::syslog::build), default_overlap_secs: 0 },
+    VendorEntry { name: "paloalto", description: "Palo Alto Networks PAN-OS XML API and syslog", parser: Some(|| Box::new(crate::paloalto::PanParser)), pull: Some(crate::paloalto::api::build), push: Some(crate::syslog::build), default_overlap_secs: 0 },
+    VendorEntry { name: "sentinelone", description: "SentinelOne Data Lake / Deep Visibility", parser: Some(|| Box::new(crate::sentinelone::SentinelOneParser)), pull: Some(crate::sentinelone::build_pull), push: None, default_overlap_secs: 120 },
+    VendorEntry { name: "zscaler", description: "Zscaler Internet Access NSS / Cloud NSS", parser: Some(|| Box::new(crate::zscaler::ZscalerParser)), pull: None, push: Some(crate::zscaler::cloud_nss::build_push), default_overlap_secs: 0 },
 ];
+
+/// The default pull-window overlap for `vendor`.
+pub fn default_overlap(vendor: &str) -> std::time::Duration {
+    std::time::Duration::from_secs(VENDORS.iter().find(|v| v.name == vendor).map_or(0, |v| v.default_overlap_secs))
+}
 
 /// Vendor names, for config validation and `--help`.
 pub fn vendor_names() -> Vec<&'static str> {

@@ -14,6 +14,10 @@ pub struct StreamStats {
     pub events_emitted: u64,
     pub records_rejected: u64,
     pub records_skipped: u64,
+    /// Events dropped because an overlapping window had already delivered them.
+    pub overlap_duplicates: u64,
+    /// Overlap ids forgotten because more than the bound arrived (possible duplicates).
+    pub overlap_ids_evicted: u64,
     pub pages: u64,
     pub requests: u64,
     pub runs_ok: u64,
@@ -86,11 +90,13 @@ impl Metrics {
     pub fn render(&self, now: DateTime<Utc>) -> String {
         let mut out = String::new();
         let streams = self.streams();
-        let counters: [(&str, &str, fn(&StreamStats) -> f64); 9] = [
+        let counters: [(&str, &str, fn(&StreamStats) -> f64); 11] = [
             ("logfetch_records_received_total", "Records received from the vendor", |s| s.records_received as f64),
             ("logfetch_events_emitted_total", "Normalised events handed to the sinks", |s| s.events_emitted as f64),
             ("logfetch_records_rejected_total", "Malformed records written to the rejects file", |s| s.records_rejected as f64),
             ("logfetch_records_skipped_total", "Well-formed records with no flow or DNS content", |s| s.records_skipped as f64),
+            ("logfetch_overlap_duplicates_total", "Events dropped because an overlapping window had already delivered them", |s| s.overlap_duplicates as f64),
+            ("logfetch_overlap_ids_evicted_total", "Overlap de-duplication ids forgotten at the bound (possible duplicates)", |s| s.overlap_ids_evicted as f64),
             ("logfetch_pages_total", "Pages fetched", |s| s.pages as f64),
             ("logfetch_runs_total", "Completed runs", |s| s.runs_ok as f64),
             ("logfetch_run_failures_total", "Failed runs", |s| s.runs_failed as f64),

@@ -29,6 +29,46 @@ pub struct StreamCheckpoint {
     pub window_end: Option<DateTime<Utc>>,
     #[serde(default)]
     pub page_token: Option<String>,
+    /// Streams with an overlap: `[event id, event time in ms]` of the events already delivered
+    /// from the last `overlap` before the watermark, so re-reading that span delivers only what
+    /// arrived late. Bounded by [`MAX_SEEN`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<(String, i64)>,
+}
+
+/// Most event ids kept for overlap de-duplication; beyond it the oldest are forgotten (which can
+/// only cause a duplicate, never a loss) and `overlap_ids_evicted` counts them.
+pub const MAX_SEEN: usize = 50_000;
+
+/// Event ids delivered inside the overlap span.
+#[derive(Debug, Default)]
+struct Seen {
+    ids: std::collections::HashMap<String, i64>,
+}
+
+impl Seen {
+    fn from_checkpoint(v: &[(String, i64)]) -> Seen {
+        Seen { ids: v.iter().cloned().collect() }
+    }
+    fn to_checkpoint(&self) -> Vec<(String, i64)> {
+        let mut v: Vec<(String, i64)> = self.ids.iter().map(|(k, t)| (k.clone(), *t)).collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
+    /// Forgets ids older than `floor`, then the oldest beyond [`MAX_SEEN`]; returns how many of
+    /// the latter were evicted.
+    fn prune(&mut self, floor: DateTime<Utc>) -> usize {
+        let f = floor.timestamp_millis();
+        self.ids.retain(|_, t| *t >= f);
+        if self.ids.len() <= MAX_SEEN {
+            return 0;
+        }
+        let mut v = self.to_checkpoint();
+        let evict = v.len() - MAX_SEEN;
+        v.drain(..evict);
+        self.ids = v.into_iter().collect();
+        evict
+    }
 }
 
 /// Where and how far back a stream collects.
@@ -41,6 +81,10 @@ pub struct StreamPlan {
     pub window: Duration,
     /// Windows end this long before "now".
     pub delay: Duration,
+    /// Each window is queried from this long before its start, and events already delivered
+    /// (by id) are dropped: catches records the vendor makes visible late (SentinelOne's data
+    /// lake). Zero: windows do not overlap.
+    pub overlap: Duration,
     pub batch_max_events: usize,
     pub batch_max_bytes: usize,
     /// Where malformed records go (`<data_dir>/rejects`).
@@ -57,6 +101,8 @@ pub struct RunSummary {
     pub events: u64,
     pub rejected: u64,
     pub skipped: u64,
+    /// Events dropped because an overlapping earlier window already delivered them.
+    pub duplicates: u64,
     pub batches: u64,
     pub windows: u64,
     /// The checkpoint after the run (scheduled runs).
@@ -129,14 +175,27 @@ impl StreamRun<'_> {
     }
 
     /// Fetches, parses and delivers one page; returns the events delivered.
-    async fn page(&self, window: TimeWindow, token: Option<&str>, summary: &mut RunSummary) -> Result<Option<String>, RunError> {
+    async fn page(&self, window: TimeWindow, token: Option<&str>, summary: &mut RunSummary, mut seen: Option<&mut Seen>) -> Result<Option<String>, RunError> {
         let page = self.source.fetch_page(self.plan.kind, window, token).await?;
         let mut events: Vec<Event> = Vec::with_capacity(page.records.len());
         let mut rejects = Vec::new();
         let mut skipped = 0u64;
+        let mut duplicates = 0u64;
         for rec in &page.records {
             match self.parser.parse(rec, &self.ctx) {
-                ParseOutcome::Events(evs) => events.extend(evs.into_iter().filter(|e| e.kind() == self.plan.kind)),
+                ParseOutcome::Events(evs) => {
+                    for e in evs.into_iter().filter(|e| e.kind() == self.plan.kind) {
+                        if let Some(seen) = seen.as_deref_mut() {
+                            let env = e.envelope();
+                            // Already delivered by an earlier, overlapping window.
+                            if seen.ids.insert(env.event_id.clone(), env.time.timestamp_millis()).is_some() {
+                                duplicates += 1;
+                                continue;
+                            }
+                        }
+                        events.push(e);
+                    }
+                }
                 ParseOutcome::Skipped { .. } => skipped += 1,
                 ParseOutcome::Rejected { reason } => rejects.push((reason, rec.clone())),
             }
@@ -154,6 +213,7 @@ impl StreamRun<'_> {
         summary.events += events.len() as u64;
         summary.rejected += rejects.len() as u64;
         summary.skipped += skipped;
+        summary.duplicates += duplicates;
         summary.batches += batches.len() as u64;
         let (t, k) = (&self.plan.tenant, stream_name(self.plan.kind));
         self.metrics.stream(t, k, |s| {
@@ -163,6 +223,7 @@ impl StreamRun<'_> {
             s.events_emitted += events.len() as u64;
             s.records_rejected += rejects.len() as u64;
             s.records_skipped += skipped;
+            s.overlap_duplicates += duplicates;
         });
         Ok(page.next_page_token)
     }
@@ -175,6 +236,8 @@ impl StreamRun<'_> {
         let loaded = load::<StreamCheckpoint>(store, t, k)?;
         let mut generation = loaded.as_ref().map(|(_, g)| *g);
         let floor = now - chrono::Duration::from_std(self.plan.max_lookback).unwrap_or(chrono::Duration::days(7));
+        let overlap = chrono::Duration::from_std(self.plan.overlap).unwrap_or_default();
+        let mut seen = (overlap > chrono::Duration::zero()).then(|| Seen::from_checkpoint(loaded.as_ref().map(|(cp, _)| cp.seen.as_slice()).unwrap_or_default()));
         let (mut start, mut resume) = match loaded {
             None => (now - chrono::Duration::from_std(self.plan.initial_lookback).unwrap_or(chrono::Duration::hours(1)), None),
             // A window already begun is finished with the same bounds, so a page replayed after
@@ -198,22 +261,33 @@ impl StreamRun<'_> {
                 None => {
                     let end = (start + window).min(now);
                     // Record the window's bounds before fetching from it.
-                    let cp = StreamCheckpoint { watermark: start, window_end: Some(end), page_token: None };
+                    let cp = StreamCheckpoint { watermark: start, window_end: Some(end), page_token: None, seen: seen.as_ref().map(Seen::to_checkpoint).unwrap_or_default() };
                     generation = Some(commit(store, t, k, generation, &cp).await?);
                     (end, None)
                 }
             };
-            let w = TimeWindow { start, end };
+            // With an overlap the query reaches back before the window; what was delivered there
+            // before is in `seen` and is dropped.
+            let w = TimeWindow { start: start - overlap, end };
             summary.windows += 1;
             loop {
                 if self.cancel.is_cancelled() {
                     summary.cancelled = true;
                     return Ok(summary);
                 }
-                let next = self.page(w, token.as_deref(), &mut summary).await?;
+                let next = self.page(w, token.as_deref(), &mut summary, seen.as_mut()).await?;
                 let cp = match &next {
-                    Some(tok) => StreamCheckpoint { watermark: start, window_end: Some(end), page_token: Some(tok.clone()) },
-                    None => StreamCheckpoint { watermark: end, window_end: None, page_token: None },
+                    Some(tok) => StreamCheckpoint { watermark: start, window_end: Some(end), page_token: Some(tok.clone()), seen: seen.as_ref().map(Seen::to_checkpoint).unwrap_or_default() },
+                    None => {
+                        if let Some(seen) = seen.as_mut() {
+                            let evicted = seen.prune(end - overlap);
+                            if evicted > 0 {
+                                tracing::warn!(tenant = t, stream = k, evicted, "more events in the overlap than ids kept; the oldest may be delivered twice");
+                                self.metrics.stream(t, k, |s| s.overlap_ids_evicted += evicted as u64);
+                            }
+                        }
+                        StreamCheckpoint { watermark: end, window_end: None, page_token: None, seen: seen.as_ref().map(Seen::to_checkpoint).unwrap_or_default() }
+                    }
                 };
                 // Every sink has the page: now the checkpoint may move.
                 let g = commit(store, t, k, generation, &cp).await?;
@@ -252,7 +326,7 @@ impl StreamRun<'_> {
                     summary.cancelled = true;
                     return Ok(summary);
                 }
-                let next = self.page(w, token.as_deref(), &mut summary).await?;
+                let next = self.page(w, token.as_deref(), &mut summary, None).await?;
                 if let Some(f) = self.on_page {
                     f(&summary);
                 }

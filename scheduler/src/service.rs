@@ -117,6 +117,7 @@ pub fn stream_plan(cfg: &Config, t: &TenantConfig, kind: LogKind) -> StreamPlan 
         max_lookback: t.max_lookback.get(),
         window: t.window.get(),
         delay: t.delay.get(),
+        overlap: t.overlap.map(|o| o.get()).unwrap_or_else(|| logfetch_connectors::registry::default_overlap(t.vendor())),
         batch_max_events: routes.iter().map(|s| s.batch_max_events).min().unwrap_or(5000),
         batch_max_bytes: routes.iter().map(|s| s.batch_max_bytes).min().unwrap_or(8 << 20),
         rejects_dir: cfg.service.data_dir.join("rejects"),

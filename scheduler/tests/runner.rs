@@ -88,6 +88,7 @@ async fn env(interval_ms: i64, page_size: u32) -> Env {
         max_lookback: Duration::from_secs(7 * 86400),
         window: Duration::from_secs(3600),
         delay: Duration::ZERO,
+        overlap: Duration::ZERO,
         batch_max_events: 10,
         batch_max_bytes: 1 << 20,
         rejects_dir: dir.path().join("rejects"),
@@ -129,7 +130,7 @@ async fn first_run_collects_initial_lookback_and_checkpoints_the_end() {
     assert_eq!(s.pages, 3);
     assert_eq!(s.windows, 1);
     let (cp, _) = load::<StreamCheckpoint>(&e.store, "t1", "flow").unwrap().unwrap();
-    assert_eq!(cp, StreamCheckpoint { watermark: now, window_end: None, page_token: None });
+    assert_eq!(cp, StreamCheckpoint { watermark: now, window_end: None, page_token: None, seen: vec![] });
     let served = e.mock.served.lock().unwrap().clone();
     assert_eq!(*sink.delivered.lock().unwrap(), served.iter().map(|id| logfetch_common::event::stable_event_id("t1", "test", Some(id), "")).collect::<Vec<_>>());
     // A second run at the same "now" has nothing left to do.
@@ -147,7 +148,7 @@ async fn catch_up_walks_forward_in_windows() {
     let sinks: Vec<Arc<dyn Sink>> = vec![sink.clone()];
     let metrics = Metrics::default();
     let now = fixed_now();
-    let cp = StreamCheckpoint { watermark: now - chrono::Duration::hours(5), window_end: None, page_token: None };
+    let cp = StreamCheckpoint { watermark: now - chrono::Duration::hours(5), window_end: None, page_token: None, seen: vec![] };
     logfetch_common::checkpoint::commit(&e.store, "t1", "flow", None, &cp).await.unwrap();
     let s = run(&e, &sinks, &metrics).run_scheduled(&e.store, now).await.unwrap();
     assert_eq!(s.windows, 5, "five one-hour windows, never one big query");
@@ -163,7 +164,7 @@ async fn max_lookback_caps_how_far_back_a_run_reaches() {
     let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(RecordingSink::default())];
     let metrics = Metrics::default();
     let now = fixed_now();
-    let cp = StreamCheckpoint { watermark: now - chrono::Duration::days(3), window_end: None, page_token: None };
+    let cp = StreamCheckpoint { watermark: now - chrono::Duration::days(3), window_end: None, page_token: None, seen: vec![] };
     logfetch_common::checkpoint::commit(&e.store, "t1", "flow", None, &cp).await.unwrap();
     let s = run(&e, &sinks, &metrics).run_scheduled(&e.store, now).await.unwrap();
     assert_eq!(s.windows, 6);
@@ -205,7 +206,7 @@ async fn server_errors_back_off_and_give_up_with_the_checkpoint_unchanged() {
     assert!(msg.contains("tenant `t1`") && msg.contains("6 attempt(s)") && msg.contains("HTTP 503"), "{msg}");
     // Only the window's bounds were recorded; no progress inside it.
     let (cp, _) = load::<StreamCheckpoint>(&e.store, "t1", "flow").unwrap().unwrap();
-    assert_eq!(cp, StreamCheckpoint { watermark: now - chrono::Duration::hours(1), window_end: Some(now), page_token: None });
+    assert_eq!(cp, StreamCheckpoint { watermark: now - chrono::Duration::hours(1), window_end: Some(now), page_token: None, seen: vec![] });
 }
 
 #[tokio::test]
@@ -296,4 +297,62 @@ async fn malformed_records_go_to_the_rejects_file_with_the_reason() {
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     assert!(v["reason"].as_str().unwrap().contains("field `time`"), "{v}");
     assert_eq!(v["record"], r#"{"type":"flow","time":"x"}"#);
+}
+
+/// A vendor whose records become visible only some time after their event time (a data lake
+/// with ingest lag). `clock` is the vendor's "now".
+struct LateSource {
+    /// (event time, visible from).
+    records: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    clock: Arc<Mutex<DateTime<Utc>>>,
+}
+
+impl PullSource for LateSource {
+    fn fetch_page<'a>(&'a self, _kind: LogKind, w: logfetch_connectors::pull::TimeWindow, _t: Option<&'a str>) -> logfetch_connectors::pull::BoxFuture<'a, Result<logfetch_connectors::pull::RawPage, logfetch_connectors::pull::PullError>> {
+        Box::pin(async move {
+            let now = *self.clock.lock().unwrap();
+            let records = self
+                .records
+                .iter()
+                .filter(|(t, vis)| *t >= w.start && *t < w.end && *vis <= now)
+                .map(|(t, _)| format!(r#"{{"type":"flow","id":"f-{}","time":"{}","src_ip":"10.0.0.1","src_port":5000,"dst_ip":"192.0.2.1","dst_port":443,"proto":"tcp","action":"allow"}}"#, t.timestamp(), t.to_rfc3339()))
+                .collect();
+            Ok(logfetch_connectors::pull::RawPage { records, next_page_token: None, requests: 1 })
+        })
+    }
+}
+
+async fn collect_late(overlap: Duration) -> (Vec<String>, u64) {
+    install_crypto();
+    let mut e = env(60_000, 25).await;
+    e.plan.overlap = overlap;
+    e.plan.initial_lookback = Duration::from_secs(600);
+    let t0 = fixed_now();
+    // One record every 10 s over the last 10 minutes; each visible 0..=50 s after it happened.
+    let records: Vec<_> = (1..=60).map(|i| t0 - chrono::Duration::seconds(600 - i * 10)).map(|t| (t, t + chrono::Duration::seconds((t.timestamp() * 7919) % 51))).collect();
+    let clock = Arc::new(Mutex::new(t0));
+    e.source = Box::new(LateSource { records, clock: clock.clone() });
+    let sink = Arc::new(RecordingSink::default());
+    let sinks: Vec<Arc<dyn Sink>> = vec![sink.clone()];
+    let metrics = Metrics::default();
+    let mut dups = 0;
+    // Runs every 20 s until a minute after the last record, the vendor's clock moving along.
+    for step in 0..=6 {
+        let now = t0 + chrono::Duration::seconds(20 * step);
+        *clock.lock().unwrap() = now;
+        dups += run(&e, &sinks, &metrics).run_scheduled(&e.store, now).await.unwrap().duplicates;
+    }
+    let got = sink.delivered.lock().unwrap().clone();
+    (got, dups)
+}
+
+#[tokio::test]
+async fn overlap_collects_late_records_once_and_without_it_they_are_lost() {
+    let (got, dups) = collect_late(Duration::from_secs(60)).await;
+    let unique: BTreeSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), got.len(), "no duplicates");
+    assert_eq!(got.len(), 60, "every late record collected once");
+    assert!(dups > 0, "the overlap re-read records it had already delivered and dropped them");
+    let (got, _) = collect_late(Duration::ZERO).await;
+    assert!(got.len() < 60, "without an overlap the late records are missed: {}", got.len());
 }
