@@ -232,6 +232,9 @@ pub struct ConnectionConfig {
     /// SentinelOne: `lrq` (Long Running Query, the default) or `dv` (Deep Visibility, deprecated;
     /// falls back to LRQ by itself once the console answers that DV is gone).
     pub api: Option<String>,
+    /// SentinelOne Deep Visibility: least time between two `init-query` calls (the documented
+    /// limit is 1 per minute per token, the default).
+    pub query_launch_interval: Option<HumanDuration>,
     /// How often asynchronous API jobs (PAN-OS log queries) are polled.
     #[serde(default = "default_poll_interval")]
     pub poll_interval: HumanDuration,
@@ -288,6 +291,7 @@ impl Default for ConnectionConfig {
             page_size: None,
             poll_interval: default_poll_interval(),
             api: None,
+            query_launch_interval: None,
             timeout: default_http_timeout(),
             max_retries: default_retries(),
         }

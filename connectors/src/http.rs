@@ -14,6 +14,9 @@ pub struct RateLimiter {
     inner: Arc<Mutex<Bucket>>,
     rate: f64,
     burst: f64,
+    /// Per-route limits inside this budget (e.g. SentinelOne DV `init-query`: 1 per minute per
+    /// token), shared by every clone.
+    routes: Arc<std::sync::Mutex<std::collections::HashMap<&'static str, RateLimiter>>>,
 }
 
 #[derive(Debug)]
@@ -24,8 +27,20 @@ struct Bucket {
 
 impl RateLimiter {
     pub fn new(rate: f64) -> RateLimiter {
-        let burst = rate.max(1.0);
-        RateLimiter { inner: Arc::new(Mutex::new(Bucket { tokens: burst, last: Instant::now() })), rate: rate.max(0.001), burst }
+        RateLimiter::with_burst(rate, rate.max(1.0))
+    }
+
+    pub fn with_burst(rate: f64, burst: f64) -> RateLimiter {
+        let burst = burst.max(1.0);
+        RateLimiter { inner: Arc::new(Mutex::new(Bucket { tokens: burst, last: Instant::now() })), rate: rate.max(0.000_01), burst, routes: Arc::default() }
+    }
+
+    /// The limiter for one route of this budget: `rate` per second, no bursts; created on first
+    /// use and shared by every clone of this budget. Callers acquire it in addition to the
+    /// budget itself.
+    pub fn route(&self, name: &'static str, rate: f64) -> RateLimiter {
+        let mut m = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(name).or_insert_with(|| RateLimiter::with_burst(rate, 1.0)).clone()
     }
 
     /// Waits for a token.
@@ -139,10 +154,23 @@ pub async fn send(
     policy: &RetryPolicy,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, HttpError> {
+    send_via(endpoint, &[limiter], policy, make).await
+}
+
+/// [`send`] through several limiters at once (the tenant's budget and a route's own limit):
+/// every attempt waits for a token from each.
+pub async fn send_via(
+    endpoint: &str,
+    limiters: &[&RateLimiter],
+    policy: &RetryPolicy,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, HttpError> {
     let mut failures = 0u32;
     let mut limited = 0u32;
     loop {
-        limiter.acquire().await;
+        for l in limiters {
+            l.acquire().await;
+        }
         let last = match make().send().await {
             Ok(resp) if resp.status().is_success() => return Ok(resp),
             Ok(resp) if resp.status().as_u16() == 429 => {

@@ -65,6 +65,9 @@ pub struct PullSettings {
     pub poll_interval: std::time::Duration,
     /// Which of a vendor's APIs (SentinelOne: `lrq`, the default, or `dv`).
     pub api: Option<String>,
+    /// Least time between two query launches (SentinelOne DV `init-query`: 1 per minute per
+    /// token, the default).
+    pub query_launch_interval: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for PullSettings {

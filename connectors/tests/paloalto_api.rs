@@ -29,6 +29,7 @@ fn settings(url: String, token: Option<&str>, user: Option<(&str, &str)>) -> Pul
         tz: chrono_tz::Europe::Berlin,
         poll_interval: Duration::from_millis(10),
         api: None,
+        query_launch_interval: None,
     }
 }
 

@@ -103,6 +103,7 @@ pub fn pull_source(t: &TenantConfig, limiter: RateLimiter) -> Result<Box<dyn Pul
         tz: t.tz(),
         poll_interval: t.connection.poll_interval.get(),
         api: t.connection.api.clone(),
+        query_launch_interval: t.connection.query_launch_interval.map(|d| d.get()),
     };
     logfetch_connectors::registry::pull_source_for(t.vendor(), &settings).map_err(|e| e.to_string())
 }
@@ -335,6 +336,7 @@ impl Service {
             tz: t.tz(),
             poll_interval: c.poll_interval.get(),
             api: None,
+            query_launch_interval: None,
         })
         .http_client()) else {
             return;
@@ -400,6 +402,7 @@ impl Service {
             tz: t.tz(),
             poll_interval: c.poll_interval.get(),
             api: None,
+            query_launch_interval: None,
         };
         let http = match settings.http_client() {
             Ok(h) => h,

@@ -77,6 +77,7 @@ async fn env(interval_ms: i64, page_size: u32) -> Env {
         tz: chrono_tz::UTC,
         poll_interval: Duration::from_millis(100),
         api: None,
+        query_launch_interval: None,
     };
     let source = test_vendor::api::build(&settings).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -229,6 +230,7 @@ async fn wrong_token_is_a_clear_auth_error() {
         tz: chrono_tz::UTC,
         poll_interval: Duration::from_millis(100),
         api: None,
+        query_launch_interval: None,
     };
     let src = test_vendor::api::build(&settings).unwrap();
     let now = fixed_now();

@@ -52,7 +52,9 @@ pub enum MockCommand {
         #[arg(long)]
         entries: Option<std::path::PathBuf>,
     },
-    /// The SentinelOne SDL Long Running Query API. Prints `listening on http://ADDR`.
+    /// SentinelOne: SDL Long Running Query, Deep Visibility and the agents list, with the
+    /// documented rate limits. Prints `listening on http://ADDR`. Controls: `POST /mock/sunset`,
+    /// `/mock/freeze`, `/mock/fail?outcomes=FAILED,QUERY_EXPIRED`; `GET /mock/served`, `/mock/stats`.
     S1 {
         #[arg(long, default_value = "s1-token")]
         token: String,
@@ -65,6 +67,18 @@ pub enum MockCommand {
         /// Answer the first N requests with 429.
         #[arg(long, default_value_t = 0)]
         rate_limit_first: u32,
+        /// Events show up between 0 and this many ms after they happened.
+        #[arg(long, default_value_t = 0)]
+        ingest_lag_ms: i64,
+        /// Least time between two DV init-query calls (the real limit: 1 per minute).
+        #[arg(long, default_value_t = 60_000)]
+        dv_init_interval_ms: u64,
+        /// Outcomes of the first queries, in order: FAILED, QUERY_EXPIRED, QUERY_CANCEL.
+        #[arg(long, value_delimiter = ',')]
+        fail_queries: Vec<String>,
+        /// DV routes answer 410 from the start.
+        #[arg(long)]
+        sunset: bool,
     },
     /// Splunk HEC + Elasticsearch `_bulk` receivers on one port (test knobs for failures).
     Siem {
@@ -175,13 +189,17 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
             })?;
             return Ok(ExitCode::SUCCESS);
         }
-        MockCommand::S1 { token, interval_ms, max_rows, rate_limit_first } => {
+        MockCommand::S1 { token, interval_ms, max_rows, rate_limit_first, ingest_lag_ms, dv_init_interval_ms, fail_queries, sunset } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 let mut m = logfetch_mocks::s1::S1Mock::new(interval_ms);
                 m.token = token;
                 m.max_rows = max_rows;
                 m.rate_limit_next.store(rate_limit_first, std::sync::atomic::Ordering::SeqCst);
+                m.ingest_lag_ms = ingest_lag_ms;
+                m.dv_init_interval = std::time::Duration::from_millis(dv_init_interval_ms);
+                m.fail_plan = std::sync::Mutex::new(fail_queries.into());
+                m.dv_sunset = std::sync::atomic::AtomicBool::new(sunset);
                 let addr = logfetch_mocks::s1::start(Arc::new(m)).await?;
                 println!("listening on http://{addr}");
                 use std::io::Write;

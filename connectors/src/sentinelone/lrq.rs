@@ -4,12 +4,14 @@
 //! the `data.columns`/`data.values` table, and always `DELETE`. A window whose result fills the
 //! row limit is split in halves and queried again, so nothing is silently truncated.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use logfetch_common::LogKind;
 use serde_json::{Map, Value};
 
+use super::retry::{QueryFail, with_retries};
 use crate::http::{self, HttpError, RateLimiter, RetryPolicy};
 use crate::pull::{BoxFuture, PullError, PullSettings, PullSource, RawPage, TimeWindow};
 
@@ -19,6 +21,8 @@ pub struct LrqSource {
     token: String,
     client: reqwest::Client,
     limiter: RateLimiter,
+    /// LRQ: about 3 requests per second per user (§3), inside the tenant's budget.
+    route_limiter: RateLimiter,
     policy: RetryPolicy,
     poll_interval: Duration,
     row_limit: usize,
@@ -33,8 +37,8 @@ pub fn build(s: &PullSettings) -> Result<Box<dyn PullSource>, PullError> {
         base: base.trim_end_matches('/').to_string(),
         token,
         client: s.http_client()?,
-        // LRQ: about 3 requests per second per user (§3).
         limiter: s.limiter.clone(),
+        route_limiter: s.limiter.route("s1.lrq", 3.0),
         policy: s.policy.clone(),
         poll_interval: s.poll_interval,
         row_limit: s.page_size.map(|p| p as usize).unwrap_or(10_000).max(2),
@@ -47,12 +51,18 @@ impl LrqSource {
     fn err(&self, e: HttpError) -> PullError {
         if e.is_auth() { PullError::Auth { tenant: self.tenant.clone(), source: e } } else { PullError::Http { tenant: self.tenant.clone(), source: e } }
     }
+    /// Polls: one retry on a 5xx, then the query counts as failed and is run again.
+    fn poll_policy(&self) -> RetryPolicy {
+        RetryPolicy { max_retries: self.policy.max_retries.min(1), ..self.policy.clone() }
+    }
+
     fn proto(&self, why: String) -> PullError {
         PullError::Protocol { tenant: self.tenant.clone(), endpoint: format!("{}/sdl/v2/api/queries", self.base), why }
     }
 
-    /// One query over `[start, end)`; the rows as JSON objects.
-    async fn query(&self, kind: LogKind, start: DateTime<Utc>, end: DateTime<Utc>, requests: &mut u32) -> Result<Vec<Map<String, Value>>, PullError> {
+    /// One query over `[start, end)`; the rows as JSON objects. A query that expires (404 on a
+    /// poll: unknown id + tag) or keeps failing server-side is [`QueryFail::Retry`].
+    async fn query(&self, kind: LogKind, start: DateTime<Utc>, end: DateTime<Utc>, requests: &AtomicU32) -> Result<Vec<Map<String, Value>>, QueryFail> {
         let cat = if kind == LogKind::Dns { "dns" } else { "ip" };
         let body = serde_json::json!({
             "queryType": "PQ", "tenant": true,
@@ -62,8 +72,8 @@ impl LrqSource {
             "pq": {"query": format!("event.category = '{cat}' | columns {COLUMNS} | sort event.time | limit {}", self.row_limit), "resultType": "TABLE"},
         });
         let ep = format!("{}/sdl/v2/api/queries", self.base);
-        *requests += 1;
-        let resp = http::send(&ep, &self.limiter, &self.policy, || self.client.post(&ep).bearer_auth(&self.token).json(&body)).await.map_err(|e| self.err(e))?;
+        requests.fetch_add(1, Ordering::Relaxed);
+        let resp = http::send_via(&ep, &[&self.limiter, &self.route_limiter], &self.policy, || self.client.post(&ep).bearer_auth(&self.token).json(&body)).await.map_err(|e| self.err(e))?;
         let tag = resp.headers().get("x-dataset-query-forward-tag").and_then(|v| v.to_str().ok()).map(str::to_string).ok_or_else(|| self.proto("no X-Dataset-Query-Forward-Tag on the launch answer".into()))?;
         let v: Value = resp.json().await.map_err(|e| self.proto(e.to_string()))?;
         let id = v["id"].as_str().ok_or_else(|| self.proto("no query id".into()))?.to_string();
@@ -71,11 +81,18 @@ impl LrqSource {
         let result = async {
             let mut last = 0u64;
             for _ in 0..600 {
-                *requests += 1;
+                requests.fetch_add(1, Ordering::Relaxed);
                 let ls = last.to_string();
-                let resp = http::send(&qep, &self.limiter, &self.policy, || self.client.get(&qep).bearer_auth(&self.token).header("x-dataset-query-forward-tag", &tag).query(&[("lastStepSeen", ls.as_str())]))
-                    .await
-                    .map_err(|e| self.err(e))?;
+                let sent = http::send_via(&qep, &[&self.limiter, &self.route_limiter], &self.poll_policy(), || {
+                    self.client.get(&qep).bearer_auth(&self.token).header("x-dataset-query-forward-tag", &tag).query(&[("lastStepSeen", ls.as_str())])
+                })
+                .await;
+                let resp = match sent {
+                    Ok(r) => r,
+                    Err(HttpError::Status { status: 404, body, .. }) => return Err(QueryFail::Retry(format!("query {id} expired or is unknown (HTTP 404: {})", body.chars().take(200).collect::<String>()))),
+                    Err(HttpError::Exhausted { last, .. }) => return Err(QueryFail::Retry(format!("query {id} failed: {last}"))),
+                    Err(e) => return Err(QueryFail::Fatal(self.err(e))),
+                };
                 let v: Value = resp.json().await.map_err(|e| self.proto(e.to_string()))?;
                 let (done, total) = (v["stepsCompleted"].as_u64().unwrap_or(0), v["stepsTotal"].as_u64().unwrap_or(0));
                 last = done;
@@ -91,11 +108,12 @@ impl LrqSource {
                 // Well inside the 30 s keep-alive.
                 tokio::time::sleep(self.poll_interval.min(Duration::from_secs(5))).await;
             }
-            Err(self.proto(format!("query {id} did not finish")))
+            Err(QueryFail::Retry(format!("query {id} did not finish")))
         }
         .await;
         // Always clean up.
-        *requests += 1;
+        requests.fetch_add(1, Ordering::Relaxed);
+        self.route_limiter.acquire().await;
         let _ = self.client.delete(&qep).bearer_auth(&self.token).header("x-dataset-query-forward-tag", &tag).send().await;
         result
     }
@@ -104,12 +122,12 @@ impl LrqSource {
 impl PullSource for LrqSource {
     fn fetch_page<'a>(&'a self, kind: LogKind, window: TimeWindow, _page_token: Option<&'a str>) -> BoxFuture<'a, Result<RawPage, PullError>> {
         Box::pin(async move {
-            let mut requests = 0u32;
+            let requests = AtomicU32::new(0);
             let mut out: Vec<String> = Vec::new();
             // Depth-first over halves of the window while a result fills the limit.
             let mut stack = vec![(window.start, window.end)];
             while let Some((s, e)) = stack.pop() {
-                let rows = self.query(kind, s, e, &mut requests).await?;
+                let rows = with_retries(&self.tenant, &format!("{}/sdl/v2/api/queries", self.base), &self.policy, || self.query(kind, s, e, &requests)).await?;
                 if rows.len() >= self.row_limit {
                     let span = e - s;
                     if span <= chrono::Duration::milliseconds(1) {
@@ -123,7 +141,7 @@ impl PullSource for LrqSource {
                 }
                 out.extend(rows.into_iter().map(|m| Value::Object(m).to_string()));
             }
-            Ok(RawPage { records: out, next_page_token: None, requests })
+            Ok(RawPage { records: out, next_page_token: None, requests: requests.into_inner() })
         })
     }
 }

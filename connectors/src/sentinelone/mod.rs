@@ -7,6 +7,7 @@
 pub mod agents;
 pub mod dv;
 pub mod lrq;
+pub mod retry;
 
 /// The pull factory: LRQ unless the tenant asks for Deep Visibility.
 pub fn build_pull(s: &crate::pull::PullSettings) -> Result<Box<dyn crate::pull::PullSource>, crate::pull::PullError> {
