@@ -179,6 +179,11 @@ fn demo_runs_the_real_pipeline_and_its_output_validates() {
     let zia = stdout.lines().find(|l| l.starts_with("demo-zia") && l.contains("dns")).unwrap_or_else(|| panic!("{stdout}"));
     let zia_events: u64 = zia.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(zia_events > 0 && zia_events <= 600, "the Cloud NSS feed's DNS records, each once: {zia}");
+    for kind in ["flow", "dns"] {
+        let s1 = stdout.lines().find(|l| l.starts_with("demo-s1") && l.contains(kind)).unwrap_or_else(|| panic!("{stdout}"));
+        let n: u64 = s1.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(n > 0, "SentinelOne {kind} telemetry arrived: {s1}");
+    }
     assert!(stdout.contains("\"class_uid\": 4001") && stdout.contains("\"class_uid\": 4003"), "two sample records");
     // Every batch validates.
     let mut files = Vec::new();

@@ -40,7 +40,7 @@ fn zscaler_records(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn write_config(out: &Path, mock_url: &str, syslog_addr: &str, pan_url: &str, nss_addr: &str, zia_url: &str) -> anyhow::Result<PathBuf> {
+fn write_config(out: &Path, mock_url: &str, syslog_addr: &str, pan_url: &str, nss_addr: &str, zia_url: &str, s1_url: &str) -> anyhow::Result<PathBuf> {
     let abs = std::fs::canonicalize(out)?;
     let secret_dir = abs.join("secrets");
     std::fs::create_dir_all(&secret_dir)?;
@@ -49,7 +49,8 @@ fn write_config(out: &Path, mock_url: &str, syslog_addr: &str, pan_url: &str, ns
     let nss_token = secret_dir.join("cloud-nss-token");
     let zia_key = secret_dir.join("zia-api-key");
     let zia_password = secret_dir.join("zia-password");
-    for (path, value) in [(&token, DEMO_TOKEN), (&pan_password, "pan-secret"), (&nss_token, NSS_TOKEN), (&zia_key, "abcdefghijklmnop"), (&zia_password, "zia-secret")] {
+    let s1_token = secret_dir.join("s1-api-token");
+    for (path, value) in [(&token, DEMO_TOKEN), (&pan_password, "pan-secret"), (&nss_token, NSS_TOKEN), (&zia_key, "abcdefghijklmnop"), (&zia_password, "zia-secret"), (&s1_token, "s1-token")] {
         use std::os::unix::fs::PermissionsExt;
         std::fs::write(path, value)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
@@ -109,6 +110,18 @@ api_key = "file:{zia_key}"
 username = "admin@example.com"
 password = "file:{zia_password}"
 
+[[tenant]]
+id = "demo-s1"
+vendor = "sentinelone"         # DNS and IP telemetry from the Singularity Data Lake
+schedule = "*/5 * * * * *"
+initial_lookback = "30m"
+window = "10m"
+[tenant.connection]
+url = "{s1_url}"
+token = "file:{s1_token}"       # one token: Bearer on LRQ, ApiToken on the agents list
+api = "lrq"                     # or "dv" (Deep Visibility, sunset 2027-02-15; falls back to LRQ)
+poll_interval = "200ms"
+
 [[sink]]
 name = "files"
 type = "file"
@@ -123,6 +136,7 @@ batch_max_events = 1000
         nss_token = nss_token.display(),
         zia_key = zia_key.display(),
         zia_password = zia_password.display(),
+        s1_token = s1_token.display(),
         batches = abs.join("batches").display(),
     );
     let p = abs.join("logfetch.toml");
@@ -170,7 +184,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let nss_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
         let zia_addr = logfetch_mocks::zia::start(Arc::new(logfetch_mocks::zia::ZiaMock::new(40))).await?;
         println!("mock ZIA API on http://{zia_addr}");
-        let config_path = write_config(&args.out, &format!("http://{addr}"), &syslog_addr, &format!("http://{pan_addr}"), &nss_addr, &format!("http://{zia_addr}"))?;
+        let s1_addr = logfetch_mocks::s1::start(Arc::new(logfetch_mocks::s1::S1Mock::new(1000))).await?;
+        println!("mock SentinelOne API on http://{s1_addr}");
+        let config_path = write_config(&args.out, &format!("http://{addr}"), &syslog_addr, &format!("http://{pan_addr}"), &nss_addr, &format!("http://{zia_addr}"), &format!("http://{s1_addr}"))?;
         let cfg = super::load_config(&config_path)?;
         println!("config written to {}", config_path.display());
         println!("running the pipeline for {} ...", args.duration);
