@@ -13,14 +13,14 @@ use support::*;
 fn lrq_collection_with_splits_429s_and_kills_has_no_gap_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // 2 agents x 1 event/s per kind; windows of 10 min hold 1 200 rows; a 500-row limit forces splits.
-    let (_mock, url) = start_listening(&["mock", "s1", "--interval-ms", "1000", "--max-rows", "500", "--rate-limit-first", "2", "--fail-queries", "FAILED,QUERY_EXPIRED,QUERY_CANCEL"]);
+    // 2 agents x 1 event/s per kind; windows of 10 min hold 1 200 rows; a 700-row limit forces one split per window.
+    let (_mock, url) = start_listening(&["mock", "s1", "--interval-ms", "1000", "--max-rows", "700", "--rate-limit-first", "2", "--fail-queries", "FAILED,QUERY_EXPIRED,QUERY_CANCEL"]);
     let tok = secret_file(d, "tok", "s1-token");
     let cfg = d.join("logfetch.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[service]\ndata_dir = \"{}\"\nadmin_listen = \"127.0.0.1:0\"\n\n[[tenant]]\nid = \"s1\"\nvendor = \"sentinelone\"\nschedule = \"* * * * * *\"\ninitial_lookback = \"30m\"\nwindow = \"10m\"\n[tenant.connection]\nurl = \"{url}\"\ntoken = \"file:{}\"\npage_size = 500\npoll_interval = \"20ms\"\n\n[[sink]]\nname = \"files\"\ntype = \"file\"\npath = \"{}\"\n",
+            "[service]\ndata_dir = \"{}\"\nadmin_listen = \"127.0.0.1:0\"\n\n[[tenant]]\nid = \"s1\"\nvendor = \"sentinelone\"\nschedule = \"* * * * * *\"\ninitial_lookback = \"30m\"\nwindow = \"10m\"\noverlap = \"10s\"\n[tenant.connection]\nurl = \"{url}\"\ntoken = \"file:{}\"\npage_size = 700\npoll_interval = \"20ms\"\n\n[[sink]]\nname = \"files\"\ntype = \"file\"\npath = \"{}\"\n",
             d.join("data").display(),
             tok,
             d.join("out").display()
