@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::event::{DnsEvent, Endpoint, Envelope, Event, FlowActivity, FlowEvent, protocol_name, rcode_ecs};
+use crate::event::{AutonomousSystem, DnsEvent, Endpoint, Enrichment, Envelope, Event, FlowActivity, FlowEvent, Location, Owner, protocol_name, rcode_ecs};
 
 /// ECS version written into `ecs.version`.
 pub const ECS_VERSION: &str = "9.4.0";
@@ -51,6 +51,9 @@ fn base(env: &Envelope, kind: &str, types: &[&str], action: Option<&str>) -> Map
     if !env.unmapped.is_empty() {
         m.insert("logfetch".into(), json!({"unmapped": env.unmapped}));
     }
+    if !env.enrichments.is_empty() {
+        m.insert("threat".into(), json!({"enrichments": env.enrichments.iter().map(threat_enrichment_json).collect::<Vec<_>>()}));
+    }
     if let Some(h) = &env.host {
         let mut hm = Map::new();
         put(&mut hm, "name", h.name.clone());
@@ -94,8 +97,79 @@ fn endpoint(e: &Endpoint, bytes: Option<u64>, packets: Option<u64>) -> Value {
     }
     if let Some(u) = &e.user {
         m.insert("user".into(), json!({"name": u}));
+    } else if let Some(o) = &e.owner {
+        m.insert("user".into(), owner_json(o));
+    }
+    if let Some(l) = &e.location {
+        m.insert("geo".into(), geo_json(l));
+    }
+    if let Some(a) = &e.autonomous_system {
+        m.insert("as".into(), as_json(a));
     }
     Value::Object(m)
+}
+
+/// ECS `*.geo`.
+pub fn geo_json(l: &Location) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "country_iso_code", l.country.clone());
+    put(&mut m, "country_name", l.country_name.clone());
+    put(&mut m, "continent_name", l.continent.clone());
+    put(&mut m, "region_name", l.region.clone());
+    put(&mut m, "city_name", l.city.clone());
+    if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
+        m.insert("location".into(), json!({"lat": lat, "lon": lon}));
+    }
+    Value::Object(m)
+}
+
+/// ECS `*.as`.
+pub fn as_json(a: &AutonomousSystem) -> Value {
+    let mut m = Map::new();
+    m.insert("number".into(), json!(a.number));
+    if let Some(n) = &a.name {
+        m.insert("organization".into(), json!({"name": n}));
+    }
+    Value::Object(m)
+}
+
+/// ECS `*.user`; ECS has no department field, so it goes in `group.name`.
+pub fn owner_json(o: &Owner) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(o.name));
+    if let Some(d) = &o.department {
+        m.insert("group".into(), json!({"name": d}));
+    }
+    Value::Object(m)
+}
+
+/// ECS `threat.enrichments[]` item.
+pub fn threat_enrichment_json(e: &Enrichment) -> Value {
+    let ind_type = match e.kind.as_str() {
+        "ip" | "cidr" if e.value.contains(':') => "ipv6-addr",
+        "ip" | "cidr" => "ipv4-addr",
+        "url" => "url",
+        _ => "domain-name",
+    };
+    let mut ind = Map::new();
+    ind.insert("type".into(), json!(ind_type));
+    ind.insert("provider".into(), json!(e.feed));
+    match ind_type {
+        "url" => {
+            ind.insert("url".into(), json!({"full": e.value}));
+        }
+        "domain-name" => {
+            ind.insert("url".into(), json!({"domain": e.value}));
+        }
+        _ => {
+            ind.insert("ip".into(), json!(e.value));
+        }
+    }
+    if let Some(c) = e.confidence {
+        ind.insert("confidence".into(), json!(match c { 0..=29 => "Low", 30..=69 => "Medium", _ => "High" }));
+    }
+    put(&mut ind, "description", e.description.clone());
+    json!({"indicator": Value::Object(ind), "matched": {"atomic": e.value, "field": e.field, "type": "indicator_match_rule"}})
 }
 
 fn interfaces(m: &mut Map<String, Value>, src: &Endpoint, dst: &Endpoint) {

@@ -165,6 +165,9 @@ pub struct Envelope {
     pub host: Option<HostContext>,
     #[serde(default)]
     pub process: Option<ProcessContext>,
+    /// Threat-intelligence matches added at ingest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enrichments: Vec<Enrichment>,
 }
 
 impl Envelope {
@@ -196,6 +199,7 @@ impl Envelope {
             unmapped: serde_json::Map::new(),
             host: None,
             process: None,
+            enrichments: Vec::new(),
         }
     }
 }
@@ -235,6 +239,66 @@ pub struct Endpoint {
     pub nat_ip: Option<IpAddr>,
     pub nat_port: Option<u16>,
     pub user: Option<String>,
+    /// Enrichment: where the address is (GeoIP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Enrichment: the network it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autonomous_system: Option<AutonomousSystem>,
+    /// Enrichment: who uses the address (directory caches, lease files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// GeoIP result for an address.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    pub country_name: Option<String>,
+    pub continent: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+/// ASN result for an address.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutonomousSystem {
+    pub number: u32,
+    pub name: Option<String>,
+}
+
+/// The person (or team) behind an address at the event's time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Owner {
+    pub name: String,
+    pub department: Option<String>,
+    /// Asset owner, where it differs from the user.
+    pub owner: Option<String>,
+    /// Where the mapping came from (`sentinelone-agents`, `zia-users`, `users-file`).
+    pub source: String,
+}
+
+/// A threat-intelligence match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrichment {
+    /// The event field that matched (`dst_endpoint.ip`, `query.hostname`).
+    pub field: String,
+    /// The value in the event.
+    pub value: String,
+    /// Indicator type: `ip`, `cidr`, `domain`, `url`.
+    pub kind: String,
+    /// The indicator as the feed wrote it.
+    pub indicator: String,
+    pub feed: String,
+    /// 0..=100 where the feed says.
+    pub confidence: Option<u8>,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// `exact`, `subdomain`, `cidr`.
+    pub matched_by: String,
+    pub description: Option<String>,
 }
 
 impl Endpoint {

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::event::{DnsEvent, Endpoint, Envelope, Event, FlowEvent, Observer, protocol_name, rcode_caption};
+use crate::event::{AutonomousSystem, DnsEvent, Endpoint, Enrichment, Envelope, Event, FlowEvent, Location, Observer, Owner, protocol_name, rcode_caption};
 
 /// The OCSF version every event declares in `metadata.version`.
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -76,7 +76,68 @@ fn endpoint(e: &Endpoint) -> Value {
     put(&mut m, "zone", e.zone.clone());
     if let Some(u) = &e.user {
         m.insert("owner".into(), json!({"name": u}));
+    } else if let Some(o) = &e.owner {
+        m.insert("owner".into(), owner_json(o));
     }
+    if let Some(l) = &e.location {
+        m.insert("location".into(), location_json(l));
+    }
+    if let Some(a) = &e.autonomous_system {
+        m.insert("autonomous_system".into(), as_json(a));
+    }
+    Value::Object(m)
+}
+
+/// OCSF `location`.
+pub fn location_json(l: &Location) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "country", l.country.clone());
+    put(&mut m, "continent", l.continent.clone());
+    put(&mut m, "region", l.region.clone());
+    put(&mut m, "city", l.city.clone());
+    if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
+        m.insert("lat".into(), json!(lat));
+        m.insert("long".into(), json!(lon));
+        m.insert("coordinates".into(), json!([lon, lat]));
+    }
+    Value::Object(m)
+}
+
+/// OCSF `autonomous_system`.
+pub fn as_json(a: &AutonomousSystem) -> Value {
+    let mut m = Map::new();
+    m.insert("number".into(), json!(a.number));
+    put(&mut m, "name", a.name.clone());
+    Value::Object(m)
+}
+
+/// OCSF `user` for an endpoint's owner; the department is the user's organisational unit.
+pub fn owner_json(o: &Owner) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(o.name));
+    m.insert("type_id".into(), json!(1));
+    m.insert("type".into(), json!("User"));
+    if let Some(d) = &o.department {
+        m.insert("org".into(), json!({"ou_name": d}));
+    }
+    Value::Object(m)
+}
+
+/// OCSF `enrichment` for a threat-intelligence match.
+pub fn enrichment_json(e: &Enrichment) -> Value {
+    let mut data = Map::new();
+    data.insert("indicator".into(), json!(e.indicator));
+    data.insert("indicator_type".into(), json!(e.kind));
+    data.insert("matched_by".into(), json!(e.matched_by));
+    put(&mut data, "confidence", e.confidence);
+    put(&mut data, "valid_until", e.valid_until.map(|t| t.to_rfc3339()));
+    let mut m = Map::new();
+    m.insert("name".into(), json!(e.field));
+    m.insert("value".into(), json!(e.value));
+    m.insert("type".into(), json!("threat_intel"));
+    m.insert("provider".into(), json!(e.feed));
+    put(&mut m, "short_desc", e.description.clone());
+    m.insert("data".into(), Value::Object(data));
     Value::Object(m)
 }
 
@@ -152,6 +213,9 @@ fn finish(m: &mut Map<String, Value>, env: &Envelope, unmapped: Map<String, Valu
         if let Value::Object(a) = actor {
             a.insert("process".into(), process(p));
         }
+    }
+    if !env.enrichments.is_empty() {
+        m.insert("enrichments".into(), Value::Array(env.enrichments.iter().map(enrichment_json).collect()));
     }
     if !unmapped.is_empty() {
         m.insert("unmapped".into(), Value::Object(unmapped));

@@ -187,8 +187,35 @@ pub const OBJECTS: &[(&str, &[Attr])] = &[
             e("type_id", Recommended, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 99]),
             a("uid", Recommended, Str),
             a("zone", Optional, Str),
+            a("location", Optional, Object("location")),
+            a("autonomous_system", Optional, Object("autonomous_system")),
         ],
     ),
+    (
+        "location",
+        &[
+            a("city", Recommended, Str),
+            a("continent", Recommended, Str),
+            a("country", Recommended, Str),
+            a("region", Optional, Str),
+            a("lat", Optional, Any),
+            a("long", Optional, Any),
+            a("coordinates", Optional, Any),
+        ],
+    ),
+    ("autonomous_system", &[a("number", Recommended, Int), a("name", Recommended, Str)]),
+    (
+        "enrichment",
+        &[
+            a("name", Required, Str),
+            a("value", Required, Str),
+            a("data", Required, Any),
+            a("provider", Recommended, Str),
+            a("type", Recommended, Str),
+            a("short_desc", Recommended, Str),
+        ],
+    ),
+    ("organization", &[a("ou_name", Recommended, Str)]),
     (
         "network_connection_info",
         &[
@@ -242,7 +269,7 @@ pub const OBJECTS: &[(&str, &[Attr])] = &[
         ],
     ),
     ("firewall_rule", &[a("name", Recommended, Str), a("uid", Recommended, Str)]),
-    ("user", &[a("name", Recommended, Str), a("uid", Recommended, Str)]),
+    ("user", &[a("name", Recommended, Str), a("uid", Recommended, Str), e("type_id", Recommended, &[0, 1, 2, 3, 99]), a("org", Optional, Object("organization"))]),
     ("actor", &[a("user", Recommended, Object("user")), a("process", Recommended, Object("process"))]),
 ];
 

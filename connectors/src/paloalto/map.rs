@@ -126,6 +126,7 @@ pub fn traffic<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> 
         nat_port: port(f, "natsport")?.filter(|p| *p != 0),
         user: f.get("srcuser").map(str::to_string),
         hostname: f.get("src_host").map(str::to_string),
+        ..Endpoint::default()
     };
     e.dst = Endpoint {
         ip: Some(dst),
@@ -136,6 +137,7 @@ pub fn traffic<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> 
         nat_port: port(f, "natdport")?.filter(|p| *p != 0),
         user: f.get("dstuser").map(str::to_string),
         hostname: f.get("dst_host").map(str::to_string),
+        ..Endpoint::default()
     };
     if e.src.nat_ip.is_none() {
         e.src.nat_port = None;
