@@ -39,7 +39,106 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
     #[serde(default, rename = "sink")]
     pub sinks: Vec<SinkConfig>,
+    #[serde(default)]
+    pub enrichment: EnrichmentConfig,
 }
+
+/// `[enrichment]`: the sources tenants can use with `enrich = [...]`. Files are watched and
+/// swapped while running; feeds are refreshed on their own schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichmentConfig {
+    /// MaxMind-format city or country database (`.mmdb`): GeoLite2-City, DB-IP, ip-location-db...
+    pub geoip: Option<PathBuf>,
+    /// MaxMind-format ASN database (`.mmdb`).
+    pub asn: Option<PathBuf>,
+    /// IP ranges / host names → user, department, owner, with optional validity intervals (CSV
+    /// or JSON).
+    pub users_file: Option<PathBuf>,
+    /// How often watched files are checked for changes.
+    #[serde(default = "default_watch_interval")]
+    pub watch_interval: HumanDuration,
+    /// Threat-intelligence feeds.
+    #[serde(default, rename = "feed")]
+    pub feeds: Vec<FeedConfig>,
+}
+
+impl Default for EnrichmentConfig {
+    fn default() -> Self {
+        EnrichmentConfig { geoip: None, asn: None, users_file: None, watch_interval: default_watch_interval(), feeds: Vec::new() }
+    }
+}
+
+fn default_watch_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
+}
+
+/// `[[enrichment.feed]]`: one indicator feed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    pub name: String,
+    /// A local file (watched) ...
+    pub path: Option<PathBuf>,
+    /// ... or an HTTPS URL (fetched every `refresh`).
+    pub url: Option<String>,
+    /// Bearer token for `url`.
+    pub token: Option<SecretRef>,
+    /// `list` (one IP, CIDR, domain or URL per line), `csv` or `stix` (a STIX 2.1 bundle).
+    #[serde(default = "default_feed_format")]
+    pub format: String,
+    #[serde(default = "default_feed_refresh")]
+    pub refresh: HumanDuration,
+    /// Indicators without their own expiry expire this long after they were last seen (the
+    /// CSV `last_seen` column, STIX `modified`, or the file's modification time).
+    pub ttl: Option<HumanDuration>,
+    /// Confidence (0-100) for indicators that carry none.
+    pub confidence: Option<u8>,
+    /// Domain indicators also match their subdomains.
+    #[serde(default)]
+    pub subdomains: bool,
+    /// CSV: which column holds what (header names).
+    #[serde(default)]
+    pub columns: FeedColumns,
+    /// CSV: field delimiter.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+}
+
+/// CSV column names for a feed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedColumns {
+    #[serde(default = "default_value_column")]
+    pub value: String,
+    pub kind: Option<String>,
+    pub confidence: Option<String>,
+    pub valid_until: Option<String>,
+    pub last_seen: Option<String>,
+    pub description: Option<String>,
+}
+
+impl Default for FeedColumns {
+    fn default() -> Self {
+        FeedColumns { value: default_value_column(), kind: None, confidence: None, valid_until: None, last_seen: None, description: None }
+    }
+}
+
+fn default_value_column() -> String {
+    "indicator".into()
+}
+fn default_feed_format() -> String {
+    "list".into()
+}
+fn default_feed_refresh() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3600))
+}
+fn default_delimiter() -> char {
+    ','
+}
+
+/// Enrichments a tenant can ask for.
+pub const ENRICHMENTS: &[&str] = &["geo", "asn", "threat_intel", "user"];
 
 /// `[service]`: process-wide settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +236,10 @@ pub struct TenantConfig {
     /// vendor's (SentinelOne 2m, others 0).
     #[serde(default)]
     pub overlap: Option<HumanDuration>,
+    /// Enrichment at ingest: any of `geo`, `asn`, `threat_intel`, `user` (sources in
+    /// `[enrichment]`).
+    #[serde(default)]
+    pub enrich: Vec<Spanned<String>>,
     /// Keep the original record in each event.
     #[serde(default = "default_true")]
     pub keep_raw: bool,
@@ -424,6 +527,26 @@ impl Config {
     /// references, admin exposure.
     pub fn check(&self, text: &str, file: &Path, vendors: &[&str]) -> Result<(), Vec<ConfigError>> {
         let mut problems: Vec<Problem> = Vec::new();
+        for f in &self.enrichment.feeds {
+            let n = &f.name;
+            let mut why = Vec::new();
+            if f.path.is_some() == f.url.is_some() {
+                why.push(format!("feed `{n}`: give exactly one of `path` or `url`"));
+            }
+            if !["list", "csv", "stix"].contains(&f.format.as_str()) {
+                why.push(format!("feed `{n}`: format `{}` is not `list`, `csv` or `stix`", f.format));
+            }
+            if let Some(u) = &f.url {
+                let loopback = u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost") || u.starts_with("http://[::1]");
+                if !u.starts_with("https://") && !loopback {
+                    why.push(format!("feed `{n}`: url `{u}` must be https://"));
+                }
+            }
+            if f.confidence.is_some_and(|c| c > 100) {
+                why.push(format!("feed `{n}`: confidence must be 0-100"));
+            }
+            problems.extend(why.into_iter().map(|message| Problem { span: 0..0, message }));
+        }
         let mut file_level: Vec<String> = Vec::new();
         let mut seen = BTreeSet::new();
         let sink_names: BTreeSet<&str> = self.sinks.iter().map(|s| s.name.get_ref().as_str()).collect();
@@ -446,6 +569,18 @@ impl Config {
                     span: t.timezone.span(),
                     message: format!("tenant `{id}`: unknown time zone `{}`, expected an IANA name such as `Europe/Berlin` or `UTC`", t.timezone.get_ref()),
                 });
+            }
+            for e in &t.enrich {
+                let problem = match e.get_ref().as_str() {
+                    x if !ENRICHMENTS.contains(&x) => Some(format!("tenant `{id}`: unknown enrichment `{x}`, expected one of: {}", ENRICHMENTS.join(", "))),
+                    "geo" if self.enrichment.geoip.is_none() => Some(format!("tenant `{id}`: enrichment `geo` needs `[enrichment] geoip = \"<file>.mmdb\"`")),
+                    "asn" if self.enrichment.asn.is_none() => Some(format!("tenant `{id}`: enrichment `asn` needs `[enrichment] asn = \"<file>.mmdb\"`")),
+                    "threat_intel" if self.enrichment.feeds.is_empty() => Some(format!("tenant `{id}`: enrichment `threat_intel` needs at least one `[[enrichment.feed]]`")),
+                    _ => None,
+                };
+                if let Some(message) = problem {
+                    problems.push(Problem { span: e.span(), message });
+                }
             }
             for s in &t.sinks {
                 if !sink_names.contains(s.get_ref().as_str()) {

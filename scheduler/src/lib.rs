@@ -7,6 +7,7 @@
 //! the batch that reaches it.
 
 pub mod batch;
+pub mod enrich;
 pub mod metrics;
 pub mod push;
 pub mod runner;
