@@ -55,6 +55,13 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Pull a time range from a tenant now (incident mode); never moves the scheduled checkpoint.
     Pull(cmd::pull::PullArgs),
+    /// Apply the configured enrichment (GeoIP, ASN, threat intel, users) to OCSF or ECS NDJSON.
+    Enrich(cmd::enrich::EnrichArgs),
+    /// Threat-intelligence feeds: which feeds match a value, and why.
+    Ti {
+        #[command(subcommand)]
+        command: cmd::enrich::TiCommand,
+    },
     /// Run the real pipeline against built-in mocks for a short time and summarise the output.
     Demo(cmd::demo::DemoArgs),
     /// Zscaler helpers: the exact feed template to paste into the ZIA admin portal.
@@ -106,6 +113,8 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::Pull(args) => cmd::pull::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Enrich(args) => cmd::enrich::run(args),
+        Command::Ti { command } => cmd::enrich::run_ti(command),
         Command::Mock { command } => cmd::mock::run(command),
         Command::Zscaler { command } => cmd::zscaler::run(command),
     };

@@ -30,6 +30,8 @@ pub struct DrainPlan {
     /// A batch smaller than `batch_max_events` is closed once its oldest record is this old.
     pub flush_interval: Duration,
     pub rejects_dir: PathBuf,
+    /// The tenant's enrichment, applied to each event before batching.
+    pub enricher: Option<crate::enrich::TenantEnricher>,
 }
 
 /// Counts listener activity into the metrics (stream name `push`).
@@ -141,12 +143,15 @@ pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordPar
         for (seq, r) in &recs {
             match parser.parse(&r.line, &ctx) {
                 ParseOutcome::Events(evs) => {
-                    for ev in evs {
+                    for mut ev in evs {
                         if !recent.insert(&ev.envelope().event_id) {
                             duplicates += 1;
                             continue;
                         }
                         if plan.kinds.contains(&ev.kind()) {
+                            if let Some(en) = &plan.enricher {
+                                en.enrich(&mut ev);
+                            }
                             by_kind.entry(ev.kind()).or_default().push(ev);
                         } else {
                             skipped += 1;

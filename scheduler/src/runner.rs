@@ -133,6 +133,8 @@ pub struct StreamRun<'a> {
     pub cancel: CancellationToken,
     /// Called after each page is delivered (progress bars, pull jobs).
     pub on_page: Option<&'a (dyn Fn(&RunSummary) + Send + Sync)>,
+    /// The tenant's enrichment, applied to each event before batching.
+    pub enricher: Option<&'a crate::enrich::TenantEnricher>,
 }
 
 fn stream_name(kind: LogKind) -> &'static str {
@@ -184,7 +186,7 @@ impl StreamRun<'_> {
         for rec in &page.records {
             match self.parser.parse(rec, &self.ctx) {
                 ParseOutcome::Events(evs) => {
-                    for e in evs.into_iter().filter(|e| e.kind() == self.plan.kind) {
+                    for mut e in evs.into_iter().filter(|e| e.kind() == self.plan.kind) {
                         if let Some(seen) = seen.as_deref_mut() {
                             let env = e.envelope();
                             // Already delivered by an earlier, overlapping window.
@@ -192,6 +194,9 @@ impl StreamRun<'_> {
                                 duplicates += 1;
                                 continue;
                             }
+                        }
+                        if let Some(en) = self.enricher {
+                            en.enrich(&mut e);
                         }
                         events.push(e);
                     }

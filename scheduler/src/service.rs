@@ -74,6 +74,8 @@ pub struct Service {
     tenant_limits: Mutex<BTreeMap<String, (Arc<Semaphore>, RateLimiter)>>,
     pub pulls: Mutex<BTreeMap<String, PullJob>>,
     pub shutdown: CancellationToken,
+    /// Enrichment sources (GeoIP, ASN, threat intel, users), shared by every tenant.
+    pub enrich: std::sync::RwLock<Arc<crate::enrich::EnrichSources>>,
 }
 
 /// Resolves the tenant's secrets and builds its pull source.
@@ -165,6 +167,12 @@ impl SingleFlight {
 }
 
 impl Service {
+    /// The enrichment a tenant asked for (`enrich = [...]`), if any.
+    pub fn enricher(&self, t: &TenantConfig) -> Option<crate::enrich::TenantEnricher> {
+        let wanted: Vec<String> = t.enrich.iter().map(|e| e.get_ref().clone()).collect();
+        crate::enrich::TenantEnricher::new(self.enrich.read().unwrap_or_else(|e| e.into_inner()).clone(), &wanted)
+    }
+
     /// Opens the store and prepares the service (nothing runs yet).
     pub fn new(config_path: PathBuf, cfg: Config) -> Result<Arc<Service>, ServiceError> {
         std::fs::create_dir_all(&cfg.service.data_dir).map_err(|e| ServiceError::Config(format!("data_dir {}: {e}", cfg.service.data_dir.display())))?;
@@ -180,6 +188,7 @@ impl Service {
             tenant_limits: Mutex::new(BTreeMap::new()),
             pulls: Mutex::new(BTreeMap::new()),
             shutdown: CancellationToken::new(),
+            enrich: std::sync::RwLock::new(crate::enrich::EnrichSources::empty()),
         }))
     }
 
@@ -290,6 +299,7 @@ impl Service {
             batch_max_bytes: routes.iter().map(|s| s.batch_max_bytes).min().unwrap_or(8 << 20),
             flush_interval: routes.iter().map(|s| s.flush_interval.get()).min().unwrap_or(Duration::from_secs(5)),
             rejects_dir: cfg.service.data_dir.join("rejects"),
+            enricher: self.enricher(&t),
         };
         let mut ctx = ParseContext::new(&id, t.tz());
         ctx.keep_raw = t.keep_raw;
@@ -516,7 +526,8 @@ impl Service {
             let plan = stream_plan(cfg, t, kind);
             let mut ctx = ParseContext::new(tid, t.tz());
             ctx.keep_raw = t.keep_raw;
-            let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks: &sinks, metrics: &self.metrics, cancel, on_page: None };
+            let enricher = self.enricher(t);
+            let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks: &sinks, metrics: &self.metrics, cancel, on_page: None, enricher: enricher.as_ref() };
             run.run_scheduled(&*self.store, Utc::now()).await.map_err(|e| e.to_string())
         }
         .await;
@@ -604,7 +615,8 @@ impl Service {
         let id2 = id.clone();
         tokio::spawn(async move {
             let (_, limiter) = me.tenant_limits(&t).await;
-            let result = adhoc_pull(&cfg, &t, kind, since, until, &out_dir, limiter, &me.metrics, me.shutdown.child_token(), None).await;
+            let enricher = me.enricher(&t);
+            let result = adhoc_pull(&cfg, &t, kind, since, until, &out_dir, limiter, &me.metrics, me.shutdown.child_token(), None, enricher.as_ref()).await;
             let mut pulls = me.pulls.lock().await;
             if let Some(j) = pulls.get_mut(&id2) {
                 match result {
@@ -639,10 +651,11 @@ pub async fn adhoc_pull(
     metrics: &Metrics,
     cancel: CancellationToken,
     on_page: Option<&(dyn Fn(&RunSummary) + Send + Sync)>,
+    enricher: Option<&crate::enrich::TenantEnricher>,
 ) -> Result<RunSummary, String> {
     let format = t.routes(cfg).first().map(|s| s.format).unwrap_or_default();
     let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(sink::file::FileSink::new("incident", out_dir.to_path_buf(), format, false))];
-    adhoc_pull_to(cfg, t, kind, since, until, &sinks, limiter, metrics, cancel, on_page).await
+    adhoc_pull_to(cfg, t, kind, since, until, &sinks, limiter, metrics, cancel, on_page, enricher).await
 }
 
 /// The same, into the given sinks (the CLI passes a stdout sink for `--out -`).
@@ -658,6 +671,7 @@ pub async fn adhoc_pull_to(
     metrics: &Metrics,
     cancel: CancellationToken,
     on_page: Option<&(dyn Fn(&RunSummary) + Send + Sync)>,
+    enricher: Option<&crate::enrich::TenantEnricher>,
 ) -> Result<RunSummary, String> {
     let source = pull_source(t, limiter)?;
     let parser = logfetch_connectors::registry::parser_for(t.vendor())?;
@@ -665,7 +679,7 @@ pub async fn adhoc_pull_to(
     plan.rejects_dir = cfg.service.incidents_dir.join("rejects");
     let mut ctx = ParseContext::new(t.id(), t.tz());
     ctx.keep_raw = t.keep_raw;
-    let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks, metrics, cancel, on_page };
+    let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks, metrics, cancel, on_page, enricher };
     run.run_adhoc(since, until).await.map_err(|e| e.to_string())
 }
 
@@ -679,7 +693,12 @@ pub async fn run_daemon(config_path: PathBuf, cfg: Config, stop: CancellationTok
         Some(r) => Some(r.resolve(&ProcessEnv).map_err(|e| ServiceError::Config(format!("[service] admin_token ({r}): {e}")))?.expose().to_string()),
         None => None,
     };
+    let enrich_cfg = cfg.enrichment.clone();
     let svc = Service::new(config_path, cfg)?;
+    let resolve = |r: &logfetch_config::SecretRef| r.resolve(&ProcessEnv).map(|s| s.expose().to_string()).map_err(|e| e.to_string());
+    let sources = crate::enrich::EnrichSources::open(&enrich_cfg, Some(svc.store.db().clone()), &resolve).await.map_err(ServiceError::Config)?;
+    *svc.enrich.write().unwrap_or_else(|e| e.into_inner()) = sources.clone();
+    tokio::spawn(sources.watch(svc.shutdown.clone()));
     let listener = tokio::net::TcpListener::bind(admin_addr).await.map_err(|e| ServiceError::Listen { addr: admin_addr.to_string(), why: e.to_string() })?;
     let bound = listener.local_addr().map_err(|e| ServiceError::Listen { addr: admin_addr.to_string(), why: e.to_string() })?;
     let app = crate::admin::router(svc.clone(), token);

@@ -114,6 +114,7 @@ fn run<'a>(e: &'a Env, sinks: &'a [Arc<dyn Sink>], metrics: &'a Metrics) -> Stre
         metrics,
         cancel: CancellationToken::new(),
         on_page: None,
+        enricher: None,
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod demo;
+pub mod enrich;
 pub mod mock;
 pub mod pull;
 pub mod run;

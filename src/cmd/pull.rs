@@ -100,7 +100,8 @@ pub fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
             }
         });
         let metrics = Metrics::default();
-        logfetch_scheduler::service::adhoc_pull_to(&cfg, &t, kind, since, until, &[sink], RateLimiter::new(t.rate_limit), &metrics, cancel.clone(), Some(&on_page)).await
+        let enricher = crate::cmd::enrich::tenant_enricher(&cfg, &t).await?;
+        logfetch_scheduler::service::adhoc_pull_to(&cfg, &t, kind, since, until, &[sink], RateLimiter::new(t.rate_limit), &metrics, cancel.clone(), Some(&on_page), enricher.as_ref()).await
     });
     if let Some(pb) = progress {
         pb.finish_and_clear();
