@@ -51,7 +51,10 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
-    ([("content-type", "text/plain; version=0.0.4")], st.svc.metrics.render(Utc::now())).into_response()
+    let mut text = st.svc.metrics.render(Utc::now());
+    let en = st.svc.enrich.read().unwrap_or_else(|e| e.into_inner()).clone();
+    text.push_str(&en.render_metrics());
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn tenants(State(st): State<AppState>) -> Response {

@@ -65,7 +65,8 @@ pub struct EnrichSources {
     db: Option<sled::Db>,
     pub watch_interval: Duration,
     pub stats: EnrichStats,
-    http: reqwest::Client,
+    /// Only when a feed has a `url` (building a client needs the TLS provider installed).
+    http: Option<reqwest::Client>,
 }
 
 impl std::fmt::Debug for EnrichSources {
@@ -121,7 +122,11 @@ impl EnrichSources {
             db,
             watch_interval: cfg.watch_interval.get(),
             stats: EnrichStats::default(),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).user_agent(concat!("logfetch/", env!("CARGO_PKG_VERSION"))).build().map_err(|e| e.to_string())?,
+            http: if cfg.feeds.iter().any(|f| f.url.is_some()) {
+                Some(reqwest::Client::builder().timeout(Duration::from_secs(60)).user_agent(concat!("logfetch/", env!("CARGO_PKG_VERSION"))).build().map_err(|e| e.to_string())?)
+            } else {
+                None
+            },
         });
         if let Some(p) = &s.users_file {
             s.reload_users().map_err(|e| format!("[enrichment] users_file {}: {e}", p.display()))?;
@@ -149,7 +154,7 @@ impl EnrichSources {
             db: None,
             watch_interval: Duration::from_secs(5),
             stats: EnrichStats::default(),
-            http: reqwest::Client::new(),
+            http: None,
         })
     }
 
@@ -215,7 +220,8 @@ impl EnrichSources {
                     (Err(e), _) | (_, Err(e)) => Err(format!("{}: {e}", p.display())),
                 },
                 (None, Some(u)) => {
-                    let mut req = self.http.get(u);
+                    let Some(http) = &self.http else { continue };
+                    let mut req = http.get(u);
                     if let Some(t) = &token {
                         req = req.bearer_auth(t);
                     }
@@ -298,6 +304,26 @@ impl EnrichSources {
         }
         self.refresh_feeds(false).await;
         self.refresh_agents();
+    }
+
+    /// Prometheus text for the enrichment counters.
+    pub fn render_metrics(&self) -> String {
+        use std::fmt::Write;
+        let st = &self.stats;
+        let mut out = String::new();
+        for (name, help, v) in [
+            ("logfetch_enrich_events_total", "Events passed through enrichment", &st.events),
+            ("logfetch_enrich_geo_hits_total", "Endpoints given a GeoIP location", &st.geo_hits),
+            ("logfetch_enrich_asn_hits_total", "Endpoints given an autonomous system", &st.asn_hits),
+            ("logfetch_enrich_ti_matches_total", "Threat-intelligence matches added to events", &st.ti_matches),
+            ("logfetch_enrich_user_hits_total", "Endpoints given a user from the users file or directory caches", &st.user_hits),
+            ("logfetch_enrich_source_failures_total", "Enrichment sources that failed to load or refresh (previous contents kept)", &st.source_failures),
+            ("logfetch_enrich_reloads_total", "Enrichment sources swapped after a change", &st.reloads),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(out, "# HELP logfetch_enrich_indicators Threat-intelligence indicators loaded\n# TYPE logfetch_enrich_indicators gauge\nlogfetch_enrich_indicators {}", self.ti().len());
+        out
     }
 
     /// Runs [`Self::tick`] every `watch_interval` until cancelled.
