@@ -69,6 +69,12 @@ enum Command {
         #[command(subcommand)]
         command: cmd::zscaler::ZscalerCommand,
     },
+    /// Measurements for the README (enrichment throughput and memory).
+    #[command(hide = true)]
+    Bench {
+        #[command(subcommand)]
+        command: cmd::bench::BenchCommand,
+    },
     /// Run a vendor mock on 127.0.0.1 (for tests and trials).
     #[command(hide = true)]
     Mock {
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::Pull(args) => cmd::pull::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Bench { command } => cmd::bench::run(command),
         Command::Enrich(args) => cmd::enrich::run(args),
         Command::Ti { command } => cmd::enrich::run_ti(command),
         Command::Mock { command } => cmd::mock::run(command),

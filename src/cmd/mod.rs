@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod demo;

@@ -158,6 +158,11 @@ impl EnrichSources {
         })
     }
 
+    /// Replaces the indicator index (benchmarks, tests).
+    pub fn set_ti(&self, store: TiStore) {
+        *self.ti.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(store);
+    }
+
     pub fn ti(&self) -> Arc<TiStore> {
         self.ti.read().unwrap_or_else(|e| e.into_inner()).clone()
     }

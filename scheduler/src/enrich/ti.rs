@@ -38,7 +38,8 @@ impl IndKind {
 /// One indicator.
 #[derive(Debug, Clone)]
 pub struct Indicator {
-    pub value: Box<str>,
+    /// Shared with the index key (one allocation per indicator).
+    pub value: std::sync::Arc<str>,
     pub kind: IndKind,
     pub feed: u16,
     pub confidence: Option<u8>,
@@ -356,38 +357,70 @@ pub struct Match<'a> {
 pub struct TiStore {
     pub feeds: Vec<String>,
     indicators: Vec<Indicator>,
-    ips: HashMap<IpAddr, Vec<u32>>,
+    ips: HashMap<IpAddr, Ids>,
     /// `(prefix length, v4?)` → masked bits → indicators; longest prefixes first.
-    cidrs: Vec<(u8, bool, HashMap<u128, Vec<u32>>)>,
-    domains: HashMap<Box<str>, Vec<u32>>,
-    urls: HashMap<Box<str>, Vec<u32>>,
+    cidrs: Vec<(u8, bool, HashMap<u128, Ids>)>,
+    domains: HashMap<std::sync::Arc<str>, Ids>,
+    urls: HashMap<std::sync::Arc<str>, Ids>,
+}
+
+/// Indicator numbers under one key: almost always one, so no allocation for it.
+#[derive(Debug, Clone)]
+enum Ids {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Ids {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Ids::One(a) => std::slice::from_ref(a),
+            Ids::Many(v) => v,
+        }
+    }
+}
+
+fn add<K: std::hash::Hash + Eq>(m: &mut HashMap<K, Ids>, k: K, i: u32) {
+    match m.get_mut(&k) {
+        Some(Ids::One(a)) => {
+            let a = *a;
+            m.insert(k, Ids::Many(vec![a, i]));
+        }
+        Some(Ids::Many(v)) => v.push(i),
+        None => {
+            m.insert(k, Ids::One(i));
+        }
+    }
 }
 
 impl TiStore {
     /// Indexes the indicators of every feed (`feeds[i]` names feed `i`).
     pub fn build(feeds: Vec<String>, per_feed: Vec<Vec<Indicator>>) -> TiStore {
         let mut s = TiStore { feeds, ..TiStore::default() };
-        let mut cidr: HashMap<(u8, bool), HashMap<u128, Vec<u32>>> = HashMap::new();
+        let mut cidr: HashMap<(u8, bool), HashMap<u128, Ids>> = HashMap::new();
         for ind in per_feed.into_iter().flatten() {
             let i = s.indicators.len() as u32;
             match ind.kind {
                 IndKind::Ip => {
                     if let Ok(ip) = ind.value.parse::<IpAddr>() {
-                        s.ips.entry(ip).or_default().push(i);
+                        add(&mut s.ips, ip, i);
                     }
                 }
                 IndKind::Cidr => {
                     if let Some((a, p)) = ind.value.split_once('/') {
                         if let (Ok(ip), Ok(p)) = (a.parse::<IpAddr>(), p.parse::<u8>()) {
-                            cidr.entry((p, ip.is_ipv4())).or_default().entry(mask(ip, p).0).or_default().push(i);
+                            add(cidr.entry((p, ip.is_ipv4())).or_default(), mask(ip, p).0, i);
                         }
                     }
                 }
-                IndKind::Domain => s.domains.entry(ind.value.clone()).or_default().push(i),
-                IndKind::Url => s.urls.entry(ind.value.clone()).or_default().push(i),
+                IndKind::Domain => add(&mut s.domains, ind.value.clone(), i),
+                IndKind::Url => add(&mut s.urls, ind.value.clone(), i),
             }
             s.indicators.push(ind);
         }
+        s.ips.shrink_to_fit();
+        s.domains.shrink_to_fit();
+        s.indicators.shrink_to_fit();
         s.cidrs = cidr.into_iter().map(|((p, v4), m)| (p, v4, m)).collect();
         s.cidrs.sort_by(|a, b| b.0.cmp(&a.0));
         s
@@ -418,14 +451,14 @@ impl TiStore {
             v4 => v4,
         };
         if let Some(idx) = self.ips.get(&ip) {
-            self.live(idx, now, "exact", |_| true, &mut out);
+            self.live(idx.as_slice(), now, "exact", |_| true, &mut out);
         }
         for (p, v4, m) in &self.cidrs {
             if *v4 != ip.is_ipv4() {
                 continue;
             }
             if let Some(idx) = m.get(&mask(ip, *p).0) {
-                self.live(idx, now, "cidr", |_| true, &mut out);
+                self.live(idx.as_slice(), now, "cidr", |_| true, &mut out);
             }
         }
         out
@@ -444,7 +477,7 @@ impl TiStore {
             n = &lower;
         }
         if let Some(idx) = self.domains.get(n) {
-            self.live(idx, now, "exact", |_| true, &mut out);
+            self.live(idx.as_slice(), now, "exact", |_| true, &mut out);
         }
         let mut rest = n;
         while let Some(i) = rest.find('.') {
@@ -453,7 +486,7 @@ impl TiStore {
                 break; // a bare TLD is never an indicator
             }
             if let Some(idx) = self.domains.get(rest) {
-                self.live(idx, now, "subdomain", |ind| ind.subdomains, &mut out);
+                self.live(idx.as_slice(), now, "subdomain", |ind| ind.subdomains, &mut out);
             }
         }
         out
@@ -463,7 +496,7 @@ impl TiStore {
     pub fn match_url(&self, url: &str, now: i64) -> Vec<Match<'_>> {
         let mut out = Vec::new();
         if let Some(idx) = self.urls.get(normalise_url(url).as_str()) {
-            self.live(idx, now, "exact", |_| true, &mut out);
+            self.live(idx.as_slice(), now, "exact", |_| true, &mut out);
         }
         out
     }
