@@ -57,6 +57,8 @@ enum Command {
     Pull(cmd::pull::PullArgs),
     /// Apply the configured enrichment (GeoIP, ASN, threat intel, users) to OCSF or ECS NDJSON.
     Enrich(cmd::enrich::EnrichArgs),
+    /// DNS hunting over OCSF/ECS NDJSON: DGA, tunnelling, NXDOMAIN bursts, TXT rates, threat intel.
+    Hunt(cmd::hunt::HuntArgs),
     /// Threat-intelligence feeds: which feeds match a value, and why.
     Ti {
         #[command(subcommand)]
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         Command::Pull(args) => cmd::pull::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench { command } => cmd::bench::run(command),
+        Command::Hunt(args) => cmd::hunt::run(args),
         Command::Enrich(args) => cmd::enrich::run(args),
         Command::Ti { command } => cmd::enrich::run_ti(command),
         Command::Mock { command } => cmd::mock::run(command),

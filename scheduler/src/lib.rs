@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod enrich;
+pub mod hunt;
 pub mod metrics;
 pub mod push;
 pub mod runner;
