@@ -137,6 +137,46 @@ fn default_delimiter() -> char {
     ','
 }
 
+/// `[tenant.hunt]`: DNS hunting thresholds (defaults documented in the README).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HuntSettings {
+    /// Per-domain and per-client state lives this long.
+    #[serde(default = "default_hunt_window")]
+    pub window: HumanDuration,
+    /// Tunnel: distinct subdomains of one registered domain before their shape is judged.
+    #[serde(default = "default_tunnel_min_unique")]
+    pub tunnel_min_unique: usize,
+    /// Tunnel: distinct subdomains that raise a finding on their own (RITA: 100).
+    #[serde(default = "default_tunnel_unique_alone")]
+    pub tunnel_unique_alone: usize,
+    /// NXDOMAIN answers for DGA-scored names from one client in a window.
+    #[serde(default = "default_nx_dga_min")]
+    pub nx_dga_min: usize,
+    /// TXT queries per client per minute (Sigma: 50).
+    #[serde(default = "default_txt_per_minute")]
+    pub txt_per_minute: usize,
+    /// Your brand domains: queries for look-alikes (typos, homoglyphs, TLD swaps) are findings.
+    #[serde(default)]
+    pub brands: Vec<String>,
+}
+
+fn default_hunt_window() -> HumanDuration {
+    HumanDuration(Duration::from_secs(600))
+}
+fn default_tunnel_min_unique() -> usize {
+    10
+}
+fn default_tunnel_unique_alone() -> usize {
+    100
+}
+fn default_nx_dga_min() -> usize {
+    5
+}
+fn default_txt_per_minute() -> usize {
+    50
+}
+
 /// Enrichments a tenant can ask for.
 pub const ENRICHMENTS: &[&str] = &["geo", "asn", "threat_intel", "user"];
 
@@ -240,6 +280,8 @@ pub struct TenantConfig {
     /// `[enrichment]`).
     #[serde(default)]
     pub enrich: Vec<Spanned<String>>,
+    /// DNS hunting on this tenant's DNS events; findings go to the sinks as `kind=finding`.
+    pub hunt: Option<HuntSettings>,
     /// Keep the original record in each event.
     #[serde(default = "default_true")]
     pub keep_raw: bool,

@@ -96,6 +96,37 @@ pub fn build_batches(
     out
 }
 
+/// One batch of hunting findings, encoded per format; its id derives from `id_parts`.
+pub fn findings_batch(tenant: &str, id_parts: &[&str], findings: &[crate::hunt::Finding], formats: &[Format]) -> Option<Batch> {
+    let first = findings.first()?;
+    let formats: Vec<Format> = if formats.is_empty() { vec![Format::Ocsf] } else { formats.to_vec() };
+    let mut encoded: BTreeMap<Format, Vec<u8>> = BTreeMap::new();
+    let mut ids = Vec::new();
+    for f in &formats {
+        let buf = encoded.entry(*f).or_default();
+        for x in findings {
+            let v = x.encode(tenant, *f);
+            let _ = serde_json::to_writer(&mut *buf, &v);
+            let _ = buf.write_all(b"\n");
+        }
+    }
+    for x in findings {
+        ids.push(x.to_ocsf(tenant)["metadata"]["uid"].as_str().unwrap_or("").to_string());
+    }
+    let mut parts: Vec<&str> = vec!["finding"];
+    parts.extend_from_slice(id_parts);
+    Some(Batch {
+        id: batch_id(&parts),
+        tenant: tenant.to_string(),
+        kind: LogKind::Finding,
+        date: chrono::DateTime::from_timestamp_millis(first.time).unwrap_or_default().date_naive(),
+        events: findings.len(),
+        event_ids: ids,
+        event_times: findings.iter().map(|f| f.time).collect(),
+        encoded,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

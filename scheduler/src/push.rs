@@ -32,6 +32,8 @@ pub struct DrainPlan {
     pub rejects_dir: PathBuf,
     /// The tenant's enrichment, applied to each event before batching.
     pub enricher: Option<crate::enrich::TenantEnricher>,
+    /// The tenant's DNS hunting.
+    pub hunter: Option<Arc<std::sync::Mutex<crate::hunt::Hunter>>>,
 }
 
 /// Counts listener activity into the metrics (stream name `push`).
@@ -183,6 +185,17 @@ pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordPar
                 break;
             }
             metrics.stream(&plan.tenant, kind.as_str(), |s| s.events_emitted += events.len() as u64);
+            if let (LogKind::Dns, Some(h)) = (kind, &plan.hunter) {
+                let findings = h.lock().unwrap_or_else(|e| e.into_inner()).observe_events(events);
+                if let Some(fb) = crate::batch::findings_batch(&plan.tenant, &[&plan.tenant, "spool", &a, &b], &findings, &formats) {
+                    if let Err(e) = deliver_to_all(&sinks, &fb, &metrics, None, &cancel).await {
+                        tracing::error!(tenant = %plan.tenant, error = %e, "findings delivery stopped; records stay in the spool");
+                        delivered = false;
+                        break;
+                    }
+                    metrics.stream(&plan.tenant, "finding", |s| s.events_emitted += findings.len() as u64);
+                }
+            }
         }
         if !delivered {
             continue;

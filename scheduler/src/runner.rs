@@ -135,6 +135,8 @@ pub struct StreamRun<'a> {
     pub on_page: Option<&'a (dyn Fn(&RunSummary) + Send + Sync)>,
     /// The tenant's enrichment, applied to each event before batching.
     pub enricher: Option<&'a crate::enrich::TenantEnricher>,
+    /// The tenant's DNS hunting: findings from each delivered page go to the sinks too.
+    pub hunter: Option<&'a std::sync::Mutex<crate::hunt::Hunter>>,
 }
 
 fn stream_name(kind: LogKind) -> &'static str {
@@ -212,6 +214,13 @@ impl StreamRun<'_> {
         let batches = build_batches(&self.plan.tenant, self.plan.kind, &parts, &events, &self.formats(), self.plan.batch_max_events, self.plan.batch_max_bytes);
         for b in &batches {
             self.deliver(b).await?;
+        }
+        if let Some(h) = self.hunter {
+            let findings = h.lock().unwrap_or_else(|e| e.into_inner()).observe_events(&events);
+            if let Some(b) = crate::batch::findings_batch(&self.plan.tenant, &parts, &findings, &self.formats()) {
+                self.deliver(&b).await?;
+                self.metrics.stream(&self.plan.tenant, "finding", |s| s.events_emitted += findings.len() as u64);
+            }
         }
         summary.pages += 1;
         summary.records += page.records.len() as u64;

@@ -74,6 +74,8 @@ pub struct Service {
     tenant_limits: Mutex<BTreeMap<String, (Arc<Semaphore>, RateLimiter)>>,
     pub pulls: Mutex<BTreeMap<String, PullJob>>,
     pub shutdown: CancellationToken,
+    /// Per-tenant DNS hunting state (tenants with `[tenant.hunt]`), shared by its streams.
+    hunters: std::sync::Mutex<BTreeMap<String, Arc<std::sync::Mutex<crate::hunt::Hunter>>>>,
     /// Enrichment sources (GeoIP, ASN, threat intel, users), shared by every tenant.
     pub enrich: std::sync::RwLock<Arc<crate::enrich::EnrichSources>>,
 }
@@ -173,6 +175,13 @@ impl Service {
         crate::enrich::TenantEnricher::new(self.enrich.read().unwrap_or_else(|e| e.into_inner()).clone(), &wanted)
     }
 
+    /// The tenant's hunting state, if it hunts.
+    pub fn hunter(&self, t: &TenantConfig) -> Option<Arc<std::sync::Mutex<crate::hunt::Hunter>>> {
+        let h = t.hunt.as_ref()?;
+        let mut m = self.hunters.lock().unwrap_or_else(|e| e.into_inner());
+        Some(m.entry(t.id().to_string()).or_insert_with(|| Arc::new(std::sync::Mutex::new(crate::hunt::Hunter::from_settings(h)))).clone())
+    }
+
     /// Opens the store and prepares the service (nothing runs yet).
     pub fn new(config_path: PathBuf, cfg: Config) -> Result<Arc<Service>, ServiceError> {
         std::fs::create_dir_all(&cfg.service.data_dir).map_err(|e| ServiceError::Config(format!("data_dir {}: {e}", cfg.service.data_dir.display())))?;
@@ -189,6 +198,7 @@ impl Service {
             pulls: Mutex::new(BTreeMap::new()),
             shutdown: CancellationToken::new(),
             enrich: std::sync::RwLock::new(crate::enrich::EnrichSources::empty()),
+            hunters: std::sync::Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -300,6 +310,7 @@ impl Service {
             flush_interval: routes.iter().map(|s| s.flush_interval.get()).min().unwrap_or(Duration::from_secs(5)),
             rejects_dir: cfg.service.data_dir.join("rejects"),
             enricher: self.enricher(&t),
+            hunter: self.hunter(&t),
         };
         let mut ctx = ParseContext::new(&id, t.tz());
         ctx.keep_raw = t.keep_raw;
@@ -527,7 +538,8 @@ impl Service {
             let mut ctx = ParseContext::new(tid, t.tz());
             ctx.keep_raw = t.keep_raw;
             let enricher = self.enricher(t);
-            let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks: &sinks, metrics: &self.metrics, cancel, on_page: None, enricher: enricher.as_ref() };
+            let hunter = self.hunter(t);
+            let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks: &sinks, metrics: &self.metrics, cancel, on_page: None, enricher: enricher.as_ref(), hunter: hunter.as_deref() };
             run.run_scheduled(&*self.store, Utc::now()).await.map_err(|e| e.to_string())
         }
         .await;
@@ -679,7 +691,7 @@ pub async fn adhoc_pull_to(
     plan.rejects_dir = cfg.service.incidents_dir.join("rejects");
     let mut ctx = ParseContext::new(t.id(), t.tz());
     ctx.keep_raw = t.keep_raw;
-    let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks, metrics, cancel, on_page, enricher };
+    let run = StreamRun { plan: &plan, source: &*source, parser: &*parser, ctx, sinks, metrics, cancel, on_page, enricher, hunter: None };
     run.run_adhoc(since, until).await.map_err(|e| e.to_string())
 }
 

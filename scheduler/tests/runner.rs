@@ -115,6 +115,7 @@ fn run<'a>(e: &'a Env, sinks: &'a [Arc<dyn Sink>], metrics: &'a Metrics) -> Stre
         cancel: CancellationToken::new(),
         on_page: None,
         enricher: None,
+        hunter: None,
     }
 }
 

@@ -18,6 +18,9 @@ pub struct HuntArgs {
     /// Tenant id written into the findings.
     #[arg(long, default_value = "offline")]
     pub tenant: String,
+    /// A brand domain whose look-alikes are findings (repeatable).
+    #[arg(long = "brand")]
+    pub brands: Vec<String>,
     /// Window for per-domain and per-client state, in minutes.
     #[arg(long, default_value_t = 10)]
     pub window_minutes: i64,
@@ -90,7 +93,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             if args.window_minutes <= 0 {
                 bail!("--window-minutes must be positive");
             }
-            let mut h = Hunter::new(HuntConfig { window_ms: args.window_minutes * 60_000, ..HuntConfig::default() });
+            let mut h = Hunter::new(HuntConfig { window_ms: args.window_minutes * 60_000, brands: args.brands.clone(), ..HuntConfig::default() });
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let files: Vec<Option<PathBuf>> = if args.files.is_empty() { vec![None] } else { args.files.into_iter().map(Some).collect() };
             let (mut events, mut findings, mut skipped) = (0u64, 0u64, 0u64);

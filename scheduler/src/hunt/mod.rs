@@ -7,6 +7,7 @@
 pub mod dga;
 pub mod domain;
 pub mod eval;
+pub mod lookalike;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -44,6 +45,8 @@ pub struct HuntConfig {
     /// Tracked registered domains / clients before the oldest are evicted.
     pub max_domains: usize,
     pub max_clients: usize,
+    /// Brand domains whose look-alikes are findings.
+    pub brands: Vec<String>,
 }
 
 impl Default for HuntConfig {
@@ -58,6 +61,7 @@ impl Default for HuntConfig {
             txt_per_minute: 50,
             max_domains: 100_000,
             max_clients: 50_000,
+            brands: Vec::new(),
         }
     }
 }
@@ -72,6 +76,9 @@ struct DomainState {
     entropy_sum: f64,
     odd_chars: u64,
     heavy_types: u64,
+    /// NULL records: almost only tunnels use them.
+    null_seen: bool,
+    qtypes: HashSet<String>,
     clients: HashSet<u64>,
     samples: Vec<String>,
     uids: Vec<String>,
@@ -113,6 +120,32 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// An ECS alert document.
+    pub fn to_ecs(&self, tenant: &str) -> Value {
+        let o = self.to_ocsf(tenant);
+        let ts = chrono::DateTime::from_timestamp_millis(self.time).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut v = json!({
+            "@timestamp": ts, "ecs": {"version": "9.4.0"}, "message": self.title,
+            "event": {"kind": "alert", "category": ["network"], "type": ["info"], "id": o["metadata"]["uid"], "severity": self.severity, "risk_score": self.score, "dataset": "logfetch.finding", "module": "hunt"},
+            "rule": {"name": self.rule}, "organization": {"id": tenant},
+            "logfetch": {"evidence": self.evidence, "source_event_ids": self.event_uids},
+        });
+        if let Some(c) = &self.client {
+            v["source"] = json!({"ip": c});
+        }
+        if let Some(d) = &self.domain {
+            v["dns"] = json!({"question": {"name": d}});
+        }
+        v
+    }
+
+    pub fn encode(&self, tenant: &str, format: logfetch_common::Format) -> Value {
+        match format {
+            logfetch_common::Format::Ecs => self.to_ecs(tenant),
+            _ => self.to_ocsf(tenant),
+        }
+    }
+
     /// OCSF 1.3.0 Detection Finding (class 2004).
     pub fn to_ocsf(&self, tenant: &str) -> Value {
         let uid = format!("{:016x}", h(&format!("{tenant}|{}|{}|{}|{}", self.rule, self.client.as_deref().unwrap_or(""), self.domain.as_deref().unwrap_or(""), self.time / 60_000)));
@@ -142,6 +175,9 @@ pub struct Hunter {
     domains: HashMap<String, DomainState>,
     clients: HashMap<String, ClientState>,
     pub evicted: u64,
+    lookalikes: Option<lookalike::Lookalikes>,
+    /// Look-alike domains already reported (bounded).
+    reported_lookalikes: HashSet<String>,
 }
 
 fn severity_for(unique: usize) -> (usize, u8) {
@@ -156,7 +192,34 @@ fn severity_for(unique: usize) -> (usize, u8) {
 
 impl Hunter {
     pub fn new(cfg: HuntConfig) -> Hunter {
-        Hunter { cfg, ..Hunter::default() }
+        let lookalikes = (!cfg.brands.is_empty()).then(|| lookalike::Lookalikes::new(&cfg.brands));
+        Hunter { cfg, lookalikes, ..Hunter::default() }
+    }
+
+    /// A hunter with a tenant's `[tenant.hunt]` settings.
+    pub fn from_settings(h: &logfetch_config::HuntSettings) -> Hunter {
+        Hunter::new(HuntConfig {
+            window_ms: h.window.get().as_millis() as i64,
+            tunnel_min_unique: h.tunnel_min_unique,
+            tunnel_unique_alone: h.tunnel_unique_alone,
+            nx_dga_min: h.nx_dga_min,
+            txt_per_minute: h.txt_per_minute,
+            brands: h.brands.clone(),
+            ..HuntConfig::default()
+        })
+    }
+
+    /// Runs the DNS events of a delivered page through the detectors.
+    pub fn observe_events(&mut self, events: &[logfetch_common::Event]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for e in events {
+            let logfetch_common::Event::Dns(d) = e else { continue };
+            let client = d.client.ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
+            let feeds = d.envelope.enrichments.iter().filter(|x| x.field == "query.hostname").map(|x| x.feed.clone()).collect();
+            let q = Query { time: d.envelope.time.timestamp_millis(), client: &client, name: &d.query_name, qtype: d.query_type.as_deref(), rcode: d.rcode, uid: &d.envelope.event_id, ti_feeds: feeds };
+            out.extend(self.observe(&q));
+        }
+        out
     }
 
     fn evict(&mut self, now: i64) {
@@ -206,6 +269,21 @@ impl Hunter {
         }
         let reg = domain::registered(&name).to_string();
         let sub = domain::subdomain(&name).to_string();
+        if let Some((brand, how)) = self.lookalikes.as_ref().and_then(|l| l.check(&reg)) {
+            if self.reported_lookalikes.len() < 10_000 && self.reported_lookalikes.insert(format!("{}|{reg}", q.client)) {
+                out.push(Finding {
+                    time: q.time,
+                    rule: "lookalike-domain",
+                    title: format!("{} queried {reg}, a look-alike of {brand} ({how})", q.client),
+                    score: 70,
+                    severity: 3,
+                    client: Some(q.client.to_string()),
+                    domain: Some(name.clone()),
+                    evidence: json!({"brand": brand, "lookalike": reg, "technique": how, "query": name}),
+                    event_uids: vec![q.uid.to_string()],
+                });
+            }
+        }
         // Tunnelling: per registered domain.
         if !sub.is_empty() && !dga::allowed(&name) {
             let cfg = self.cfg.clone();
@@ -231,6 +309,14 @@ impl Hunter {
             if matches!(q.qtype, Some("TXT" | "NULL" | "CNAME" | "MX" | "10" | "16")) {
                 d.heavy_types += 1;
             }
+            if matches!(q.qtype, Some("NULL" | "10")) {
+                d.null_seen = true;
+            }
+            if let Some(t) = q.qtype {
+                if d.qtypes.len() < 16 {
+                    d.qtypes.insert(t.to_string());
+                }
+            }
             if d.clients.len() < 1000 {
                 d.clients.insert(h(q.client));
             }
@@ -242,7 +328,8 @@ impl Hunter {
             let mean_ent = d.entropy_sum / u.max(1) as f64;
             let odd = d.odd_chars as f64 / u.max(1) as f64;
             let heavy = d.heavy_types as f64 / d.queries as f64;
-            let signs = [mean_len >= cfg.tunnel_mean_len, mean_ent >= cfg.tunnel_mean_entropy, odd >= 0.5, heavy >= 0.5].iter().filter(|b| **b).count();
+            // A client probing record types (iodine tries NULL, TXT, SRV, CNAME...) is a sign too.
+            let signs = [mean_len >= cfg.tunnel_mean_len, mean_ent >= cfg.tunnel_mean_entropy, odd >= 0.5, heavy >= 0.5, d.null_seen, d.qtypes.len() >= 3].iter().filter(|b| **b).count();
             let unique_ratio = u as f64 / d.queries as f64;
             let by_shape = u >= cfg.tunnel_min_unique && signs >= 2 && unique_ratio >= 0.5;
             let (band, sev) = severity_for(u);
@@ -257,7 +344,7 @@ impl Hunter {
                     severity: if by_shape { sev.max(3) } else { sev },
                     client: None,
                     domain: Some(reg.clone()),
-                    evidence: json!({"registered_domain": reg, "queries": d.queries, "unique_subdomains": u, "mean_subdomain_length": (mean_len * 10.0).round() / 10.0, "mean_subdomain_entropy": (mean_ent * 100.0).round() / 100.0, "encoded_share": (odd * 100.0).round() / 100.0, "txt_null_cname_mx_share": (heavy * 100.0).round() / 100.0, "clients": d.clients.len(), "sample": d.samples}),
+                    evidence: json!({"registered_domain": reg, "queries": d.queries, "unique_subdomains": u, "mean_subdomain_length": (mean_len * 10.0).round() / 10.0, "mean_subdomain_entropy": (mean_ent * 100.0).round() / 100.0, "encoded_share": (odd * 100.0).round() / 100.0, "txt_null_cname_mx_share": (heavy * 100.0).round() / 100.0, "null_records": d.null_seen, "query_types": d.qtypes.iter().collect::<Vec<_>>(), "clients": d.clients.len(), "sample": d.samples}),
                     event_uids: d.uids.clone(),
                 });
             }
