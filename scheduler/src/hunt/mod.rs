@@ -47,6 +47,18 @@ pub struct HuntConfig {
     pub max_clients: usize,
     /// Brand domains whose look-alikes are findings.
     pub brands: Vec<String>,
+    /// Volume spike: a client's queries in a minute above its EWMA mean by this many standard
+    /// deviations (and at least `spike_min` queries), after `spike_warmup` minutes of history.
+    pub spike_sigmas: f64,
+    pub spike_min: u64,
+    pub spike_warmup: u32,
+    /// NXDOMAIN share of a client's queries in a window (with at least `nx_ratio_min_queries`).
+    pub nx_ratio: f64,
+    pub nx_ratio_min_queries: u64,
+    /// A registered domain first seen less than this long ago that gets `new_domain_volume`
+    /// queries in a window.
+    pub new_domain_age_ms: i64,
+    pub new_domain_volume: u64,
 }
 
 impl Default for HuntConfig {
@@ -62,6 +74,13 @@ impl Default for HuntConfig {
             max_domains: 100_000,
             max_clients: 50_000,
             brands: Vec::new(),
+            spike_sigmas: 4.0,
+            spike_min: 100,
+            spike_warmup: 10,
+            nx_ratio: 0.5,
+            nx_ratio_min_queries: 50,
+            new_domain_age_ms: 3_600_000,
+            new_domain_volume: 200,
         }
     }
 }
@@ -84,6 +103,9 @@ struct DomainState {
     uids: Vec<String>,
     /// Highest unique-count band already reported (100/500/800/1000).
     reported: usize,
+    /// When the domain was first seen (survives window resets).
+    born: i64,
+    new_volume_reported: bool,
 }
 
 #[derive(Debug, Default)]
@@ -94,6 +116,17 @@ struct ClientState {
     nx_reported: bool,
     txt: VecDeque<i64>,
     txt_reported_at: Option<i64>,
+    /// Queries in the current minute, and the EWMA of past minutes.
+    minute: i64,
+    minute_count: u64,
+    ewma_mean: f64,
+    ewma_var: f64,
+    minutes_seen: u32,
+    spike_reported_minute: i64,
+    window_queries: u64,
+    window_nx: u64,
+    nx_ratio_reported: bool,
+    rare_types: HashSet<String>,
 }
 
 fn h(s: &str) -> u64 {
@@ -176,6 +209,8 @@ pub struct Hunter {
     clients: HashMap<String, ClientState>,
     pub evicted: u64,
     lookalikes: Option<lookalike::Lookalikes>,
+    /// The first query's time: domains seen in the first `new_domain_age_ms` are not "new".
+    started: Option<i64>,
     /// Look-alike domains already reported (bounded).
     reported_lookalikes: HashSet<String>,
 }
@@ -267,6 +302,7 @@ impl Hunter {
                 event_uids: vec![q.uid.to_string()],
             });
         }
+        let started = *self.started.get_or_insert(q.time);
         let reg = domain::registered(&name).to_string();
         let sub = domain::subdomain(&name).to_string();
         if let Some((brand, how)) = self.lookalikes.as_ref().and_then(|l| l.check(&reg)) {
@@ -289,7 +325,11 @@ impl Hunter {
             let cfg = self.cfg.clone();
             let d = self.domains.entry(reg.clone()).or_default();
             if d.queries > 0 && q.time - d.first > w {
-                *d = DomainState::default();
+                let (born, nv) = (d.born, d.new_volume_reported);
+                *d = DomainState { born, new_volume_reported: nv, ..DomainState::default() };
+            }
+            if d.born == 0 {
+                d.born = q.time;
             }
             if d.queries == 0 {
                 d.first = q.time;
@@ -323,6 +363,20 @@ impl Hunter {
             if d.uids.len() < 50 {
                 d.uids.push(q.uid.to_string());
             }
+            if !d.new_volume_reported && d.queries >= cfg.new_domain_volume && q.time - d.born < cfg.new_domain_age_ms && d.born - started >= cfg.new_domain_age_ms {
+                d.new_volume_reported = true;
+                out.push(Finding {
+                    time: q.time,
+                    rule: "new-domain-volume",
+                    title: format!("{reg}, first seen {} min ago, already has {} queries", (q.time - d.born) / 60_000, d.queries),
+                    score: 50,
+                    severity: 2,
+                    client: None,
+                    domain: Some(reg.clone()),
+                    evidence: json!({"registered_domain": reg, "first_seen_ms": d.born, "queries": d.queries, "clients": d.clients.len()}),
+                    event_uids: d.uids.clone(),
+                });
+            }
             let u = d.unique.len();
             let mean_len = d.len_sum / u.max(1) as f64;
             let mean_ent = d.entropy_sum / u.max(1) as f64;
@@ -352,12 +406,81 @@ impl Hunter {
         // Per client: NXDOMAIN bursts of DGA-looking names, TXT rate.
         let c = self.clients.entry(q.client.to_string()).or_default();
         if c.last > 0 && q.time - c.first > w {
-            *c = ClientState::default();
+            // A new window: the burst/ratio counters restart, the baseline carries on.
+            let keep = ClientState { minute: c.minute, minute_count: c.minute_count, ewma_mean: c.ewma_mean, ewma_var: c.ewma_var, minutes_seen: c.minutes_seen, spike_reported_minute: c.spike_reported_minute, rare_types: std::mem::take(&mut c.rare_types), ..ClientState::default() };
+            *c = keep;
         }
         if c.first == 0 {
             c.first = q.time;
         }
         c.last = q.time;
+        // Volume against the client's own baseline (EWMA per minute).
+        let minute = q.time.div_euclid(60_000);
+        if c.minute != minute {
+            if c.minutes_seen > 0 || c.minute_count > 0 {
+                // Close the finished minute, and count the silent minutes in between as zeros.
+                let gaps = (minute - c.minute - 1).clamp(0, 60) as u32;
+                for x in std::iter::once(c.minute_count as f64).chain(std::iter::repeat_n(0.0, gaps as usize)) {
+                    let alpha = 0.1;
+                    let diff = x - c.ewma_mean;
+                    c.ewma_mean += alpha * diff;
+                    c.ewma_var = (1.0 - alpha) * (c.ewma_var + alpha * diff * diff);
+                    c.minutes_seen += 1;
+                }
+            }
+            c.minute = minute;
+            c.minute_count = 0;
+        }
+        c.minute_count += 1;
+        let cfg = &self.cfg;
+        if c.minutes_seen >= cfg.spike_warmup && c.minute_count >= cfg.spike_min && c.spike_reported_minute != minute && (c.minute_count as f64) > c.ewma_mean + cfg.spike_sigmas * c.ewma_var.sqrt().max(1.0) {
+            c.spike_reported_minute = minute;
+            out.push(Finding {
+                time: q.time,
+                rule: "client-volume-spike",
+                title: format!("{} sent {} queries this minute against a usual {:.0}", q.client, c.minute_count, c.ewma_mean),
+                score: 40,
+                severity: 2,
+                client: Some(q.client.to_string()),
+                domain: None,
+                evidence: json!({"queries_this_minute": c.minute_count, "ewma_mean": (c.ewma_mean * 10.0).round() / 10.0, "ewma_stddev": (c.ewma_var.sqrt() * 10.0).round() / 10.0, "last_query": name}),
+                event_uids: vec![q.uid.to_string()],
+            });
+        }
+        c.window_queries += 1;
+        if q.rcode == Some(3) {
+            c.window_nx += 1;
+        }
+        if !c.nx_ratio_reported && c.window_queries >= cfg.nx_ratio_min_queries && c.window_nx as f64 / c.window_queries as f64 >= cfg.nx_ratio {
+            c.nx_ratio_reported = true;
+            out.push(Finding {
+                time: q.time,
+                rule: "client-nxdomain-ratio",
+                title: format!("{}: {} of {} queries answered NXDOMAIN", q.client, c.window_nx, c.window_queries),
+                score: 45,
+                severity: 2,
+                client: Some(q.client.to_string()),
+                domain: None,
+                evidence: json!({"queries": c.window_queries, "nxdomain": c.window_nx}),
+                event_uids: vec![q.uid.to_string()],
+            });
+        }
+        if let Some(t) = q.qtype.map(|t| t.to_ascii_uppercase()) {
+            const COMMON: &[&str] = &["A", "AAAA", "CNAME", "PTR", "MX", "TXT", "SRV", "HTTPS", "SVCB", "SOA", "NS", "DS", "DNSKEY", "1", "28", "5", "12", "15", "16", "33", "65", "6", "2"];
+            if !COMMON.contains(&t.as_str()) && c.rare_types.len() < 16 && c.rare_types.insert(t.clone()) {
+                out.push(Finding {
+                    time: q.time,
+                    rule: "rare-query-type",
+                    title: format!("{} queried {name} with the rare type {t}", q.client),
+                    score: 40,
+                    severity: 2,
+                    client: Some(q.client.to_string()),
+                    domain: Some(name.clone()),
+                    evidence: json!({"query_type": t, "query": name}),
+                    event_uids: vec![q.uid.to_string()],
+                });
+            }
+        }
         if q.rcode == Some(3) && dga::model().is_dga(&name) && !c.nx_dga.iter().any(|(n, _)| *n == name) && c.nx_dga.len() < 200 {
             c.nx_dga.push((name.clone(), q.uid.to_string()));
             if c.nx_dga.len() >= self.cfg.nx_dga_min && !c.nx_reported {
@@ -480,6 +603,45 @@ mod tests {
         assert_eq!(txt, 1);
         let v = Finding { time: 1, rule: "r", title: "t".into(), score: 1, severity: 2, client: Some("10.0.0.9".into()), domain: None, evidence: json!({}), event_uids: vec![] }.to_ocsf("t1");
         assert_eq!((v["class_uid"].as_i64(), v["type_uid"].as_i64()), (Some(2004), Some(200401)));
+    }
+
+    #[test]
+    fn volume_spikes_nx_ratio_rare_types_and_new_domains() {
+        let mut h = Hunter::new(HuntConfig::default());
+        let mut rules = Vec::new();
+        // 30 quiet minutes of ~10 queries, then a minute of 400.
+        for m in 0..30i64 {
+            for k in 0..10 {
+                rules.extend(h.observe(&q(m * 60_000 + k * 1000, "10.0.0.1", "www.example.com", "A", 0)).into_iter().map(|f| f.rule));
+            }
+        }
+        assert!(rules.is_empty(), "{rules:?}");
+        for k in 0..400 {
+            rules.extend(h.observe(&q(30 * 60_000 + k * 100, "10.0.0.1", "www.example.com", "A", 0)).into_iter().map(|f| f.rule));
+        }
+        assert_eq!(rules, vec!["client-volume-spike"]);
+        // Another client: mostly NXDOMAIN (ordinary names), and an ANY query.
+        let mut h = Hunter::new(HuntConfig::default());
+        let mut rules = Vec::new();
+        for k in 0..60 {
+            let name = format!("host{k}.corp.example.com");
+            rules.extend(h.observe(&q(k, "10.0.0.2", &name, "A", if k % 3 == 0 { 0 } else { 3 })).into_iter().map(|f| f.rule));
+        }
+        rules.extend(h.observe(&q(100, "10.0.0.2", "example.com", "ANY", 0)).into_iter().map(|f| f.rule));
+        rules.extend(h.observe(&q(101, "10.0.0.2", "example.com", "ANY", 0)).into_iter().map(|f| f.rule));
+        assert_eq!(rules, vec!["client-nxdomain-ratio", "rare-query-type"]);
+        // After an hour of history, a brand-new domain that suddenly gets 200 queries.
+        let mut h = Hunter::new(HuntConfig::default());
+        let mut n = 0;
+        for m in 0..70i64 {
+            n += h.observe(&q(m * 60_000, "10.1.0.1", "www.example.com", "A", 0)).iter().filter(|f| f.rule == "new-domain-volume").count();
+        }
+        for k in 0..250i64 {
+            let c = format!("10.1.0.{}", k % 50);
+            let name = format!("h{}.fresh-domain.com", k % 3);
+            n += h.observe(&q(70 * 60_000 + k * 1000, &c, &name, "A", 0)).iter().filter(|f| f.rule == "new-domain-volume").count();
+        }
+        assert_eq!(n, 1, "only the new domain, not the one seen from the start");
     }
 
     #[test]
