@@ -55,6 +55,11 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Pull a time range from a tenant now (incident mode); never moves the scheduled checkpoint.
     Pull(cmd::pull::PullArgs),
+    /// Evidence: verify pull manifests and sink hash chains; make a signing key.
+    Evidence {
+        #[command(subcommand)]
+        command: cmd::evidence::EvidenceCommand,
+    },
     /// Apply the configured enrichment (GeoIP, ASN, threat intel, users) to OCSF or ECS NDJSON.
     Enrich(cmd::enrich::EnrichArgs),
     /// DNS hunting over OCSF/ECS NDJSON: DGA, tunnelling, NXDOMAIN bursts, TXT rates, threat intel.
@@ -122,6 +127,7 @@ fn main() -> ExitCode {
         Command::Pull(args) => cmd::pull::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench { command } => cmd::bench::run(command),
+        Command::Evidence { command } => cmd::evidence::run(command),
         Command::Hunt(args) => cmd::hunt::run(args),
         Command::Enrich(args) => cmd::enrich::run(args),
         Command::Ti { command } => cmd::enrich::run_ti(command),

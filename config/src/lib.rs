@@ -190,6 +190,10 @@ pub struct ServiceConfig {
     /// Admin API address; loopback by default.
     #[serde(default = "default_admin_listen")]
     pub admin_listen: SocketAddr,
+    /// Ed25519 key (64 hex characters, by secret reference) that signs pull manifests;
+    /// `logfetch evidence keygen` makes one.
+    #[serde(default)]
+    pub evidence_signing_key: Option<SecretRef>,
     /// Bearer token for the admin API; required when `admin_listen` is not loopback.
     #[serde(default)]
     pub admin_token: Option<SecretRef>,
@@ -230,6 +234,7 @@ fn default_incidents_dir() -> PathBuf {
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
+            evidence_signing_key: None,
             data_dir: default_data_dir(),
             admin_listen: default_admin_listen(),
             admin_token: None,
@@ -484,6 +489,10 @@ pub struct SinkConfig {
     pub format: Format,
     #[serde(default)]
     pub gzip: bool,
+    /// File sink: keep a per-day SHA-256 hash chain of the batches (`chain.jsonl`), so a removed
+    /// or altered batch is detected by `logfetch evidence verify`.
+    #[serde(default)]
+    pub hash_chain: bool,
     #[serde(default = "default_batch_events")]
     pub batch_max_events: usize,
     #[serde(default = "default_batch_bytes")]

@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod enrich;
+pub mod evidence;
 pub mod hunt;
 pub mod metrics;
 pub mod push;

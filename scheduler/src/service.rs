@@ -667,7 +667,14 @@ pub async fn adhoc_pull(
 ) -> Result<RunSummary, String> {
     let format = t.routes(cfg).first().map(|s| s.format).unwrap_or_default();
     let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(sink::file::FileSink::new("incident", out_dir.to_path_buf(), format, false))];
-    adhoc_pull_to(cfg, t, kind, since, until, &sinks, limiter, metrics, cancel, on_page, enricher).await
+    let key = crate::evidence::configured_key(cfg)?;
+    let started = Utc::now();
+    let result = adhoc_pull_to(cfg, t, kind, since, until, &sinks, limiter, metrics, cancel, on_page, enricher).await;
+    // The evidence manifest, also for a pull that stopped early (it says so).
+    let summary = result.as_ref().cloned().unwrap_or_default();
+    let m = crate::evidence::pull_manifest(t, kind, since, until, format, started, &summary, result.as_ref().is_ok_and(|s| !s.cancelled));
+    crate::evidence::write_manifest(out_dir, m, key.as_ref()).map_err(|e| format!("writing the manifest in {}: {e}", out_dir.display()))?;
+    result
 }
 
 /// The same, into the given sinks (the CLI passes a stdout sink for `--out -`).

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod demo;
 pub mod enrich;
+pub mod evidence;
 pub mod hunt;
 pub mod mock;
 pub mod pull;

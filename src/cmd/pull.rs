@@ -61,6 +61,8 @@ pub fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
         Some(f) => f.parse().map_err(anyhow::Error::msg)?,
         None => t.routes(&cfg).first().map(|s| s.format).unwrap_or_default(),
     };
+    let key = logfetch_scheduler::evidence::configured_key(&cfg).map_err(anyhow::Error::msg)?;
+    let mut out_dir: Option<PathBuf> = None;
     let (sink, where_): (Arc<dyn Sink>, String) = match args.out.as_deref() {
         Some("-") => (Arc::new(logfetch_scheduler::sink::stdout::StdoutSink::new("stdout", format)), "stdout".into()),
         other => {
@@ -68,6 +70,7 @@ pub fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
                 Some(d) => PathBuf::from(d),
                 None => cfg.service.incidents_dir.join(format!("{}-{}-{}", now.format("%Y%m%dT%H%M%SZ"), args.tenant, kind)),
             };
+            out_dir = Some(dir.clone());
             (Arc::new(logfetch_scheduler::sink::file::FileSink::new("incident", dir.clone(), format, false)), dir.display().to_string())
         }
     };
@@ -105,6 +108,13 @@ pub fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
     });
     if let Some(pb) = progress {
         pb.finish_and_clear();
+    }
+    if let Some(dir) = &out_dir {
+        // The evidence manifest, also for a pull that stopped early or failed (it says so).
+        let summary = result.as_ref().cloned().unwrap_or_default();
+        let m = logfetch_scheduler::evidence::pull_manifest(&t, kind, since, until, format, now, &summary, result.as_ref().is_ok_and(|s| !s.cancelled));
+        let p = logfetch_scheduler::evidence::write_manifest(dir, m, key.as_ref()).with_context(|| format!("writing the manifest in {}", dir.display()))?;
+        eprintln!("evidence manifest: {}{}", p.display(), if key.is_some() { " (signed)" } else { "" });
     }
     match result {
         Ok(s) => {

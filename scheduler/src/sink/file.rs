@@ -15,11 +15,22 @@ pub struct FileSink {
     root: PathBuf,
     format: Format,
     gzip: bool,
+    /// Append each batch to the day's `chain.jsonl` hash chain (evidence integrity).
+    hash_chain: bool,
 }
+
+/// Serialises chain appends within the process.
+static CHAIN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl FileSink {
     pub fn new(name: &str, root: PathBuf, format: Format, gzip: bool) -> FileSink {
-        FileSink { name: name.to_string(), root, format, gzip }
+        FileSink { name: name.to_string(), root, format, gzip, hash_chain: false }
+    }
+
+    /// With a per-day SHA-256 hash chain of the batches (`logfetch evidence verify` checks it).
+    pub fn with_hash_chain(mut self, on: bool) -> FileSink {
+        self.hash_chain = on;
+        self
     }
 
     /// Where a batch lands.
@@ -68,8 +79,19 @@ impl Sink for FileSink {
             let path = self.path_for(batch);
             let bytes = batch.bytes(self.format).to_vec();
             let gzip = self.gzip;
+            let chain = self.hash_chain;
             let p2 = path.clone();
-            let res = tokio::task::spawn_blocking(move || write_atomically(&p2, &bytes, gzip)).await;
+            let res = tokio::task::spawn_blocking(move || {
+                write_atomically(&p2, &bytes, gzip)?;
+                if chain {
+                    let _g = CHAIN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+                    let dir = p2.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
+                    let name = p2.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    crate::evidence::chain_append(dir, name)?;
+                }
+                Ok::<(), std::io::Error>(())
+            })
+            .await;
             match res {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(SinkError::Retryable { sink: self.name.clone(), why: format!("writing {}: {e}", path.display()) }),

@@ -73,7 +73,7 @@ pub fn from_config_in(cfg: &logfetch_config::SinkConfig, data_dir: &std::path::P
         }
         logfetch_config::SinkType::File => {
             let path = cfg.path.clone().ok_or_else(|| format!("sink `{name}` needs a path"))?;
-            Ok(std::sync::Arc::new(file::FileSink::new(&name, path, cfg.format, cfg.gzip)))
+            Ok(std::sync::Arc::new(file::FileSink::new(&name, path, cfg.format, cfg.gzip).with_hash_chain(cfg.hash_chain)))
         }
         logfetch_config::SinkType::Stdout => Ok(std::sync::Arc::new(stdout::StdoutSink::new(&name, cfg.format))),
     }
