@@ -83,11 +83,25 @@ fn signed_pull_manifests_and_sink_hash_chains_verify_and_name_tampering() {
     assert!(!ok && out.contains(&format!("FAIL: {rel}: changed")) && out.contains("FAIL: extra.ndjson: not in the manifest"), "{out}");
 
     // The daemon's sink with a hash chain.
-    let (daemon, _addr, _logs) = start_daemon(&cfg);
+    let (daemon, addr, _logs) = start_daemon(&cfg);
     let out_dir = d.join("out");
     wait_until("chained batches", Duration::from_secs(30), || walk(&out_dir).iter().filter(|p| p.extension().is_some_and(|e| e == "ndjson")).count() >= 2);
+    let (status, _) = http(&addr, "POST", "/api/v1/reload", None, None);
+    assert_eq!(status, 200);
     kill(&daemon.0, 15);
     drop(daemon);
+    let o = Command::new(bin()).args(["checkpoint", "reset", "t1", "flow", "--yes", "-c"]).arg(&cfg).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The audit trail has each administrative action, with actor and outcome.
+    let audit: Vec<serde_json::Value> = std::fs::read_to_string(d.join("data/audit.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let actions: Vec<(&str, &str)> = audit.iter().map(|a| (a["action"].as_str().unwrap(), a["outcome"].as_str().unwrap())).collect();
+    for want in [("pull", "ok"), ("config_reload", "ok"), ("admin_api", "ok"), ("checkpoint_reset", "ok")] {
+        assert!(actions.contains(&want), "{want:?} in {actions:?}");
+    }
+    let api = audit.iter().find(|a| a["action"] == "admin_api").unwrap();
+    assert_eq!((api["actor"].as_str(), api["details"]["path"].as_str()), (Some("admin-api:127.0.0.1"), Some("/api/v1/reload")));
+    assert!(audit.iter().find(|a| a["action"] == "pull").unwrap()["actor"].as_str().unwrap().starts_with("cli:"));
+    assert!(!std::fs::read_to_string(d.join("data/audit.jsonl")).unwrap().contains("e2e-token"), "no secret in the audit trail");
     let (ok, out) = verify(&out_dir, None);
     assert!(ok, "{out}");
     let batch = walk(&out_dir).into_iter().find(|p| p.extension().is_some_and(|e| e == "ndjson")).unwrap();

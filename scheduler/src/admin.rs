@@ -31,15 +31,26 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let caller = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let data_dir = st.svc.config.lock().await.service.data_dir.clone();
     if let Some(tok) = &st.token {
-        if req.uri().path() != "/healthz" {
+        if path != "/healthz" {
             let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
             if !constant_time_eq(given.as_bytes(), tok.as_bytes()) {
+                let _ = crate::audit::record(&data_dir, "admin_api", &format!("admin-api:{caller}"), json!({"method": method.as_str(), "path": path, "status": 401}), Err("missing or wrong bearer token".into()));
                 return (StatusCode::UNAUTHORIZED, Json(json!({"error": "missing or wrong bearer token"}))).into_response();
             }
         }
     }
-    next.run(req).await
+    let resp = next.run(req).await;
+    // Calls that change something are audited (reads such as /metrics scrapes are not).
+    if method != axum::http::Method::GET && method != axum::http::Method::HEAD {
+        let status = resp.status();
+        let outcome = if status.is_success() { Ok(()) } else { Err(format!("HTTP {}", status.as_u16())) };
+        let _ = crate::audit::record(&data_dir, "admin_api", &format!("admin-api:{caller}"), json!({"method": method.as_str(), "path": path, "status": status.as_u16()}), outcome);
+    }
+    resp
 }
 
 fn err(status: StatusCode, msg: impl Into<String>) -> Response {

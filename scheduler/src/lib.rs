@@ -6,6 +6,7 @@
 //! Invariant: a stream's checkpoint moves only after every sink routed for it has acknowledged
 //! the batch that reaches it.
 
+pub mod audit;
 pub mod batch;
 pub mod enrich;
 pub mod evidence;

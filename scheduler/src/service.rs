@@ -589,7 +589,24 @@ impl Service {
     /// Re-reads the config file; unchanged streams keep running.
     pub async fn reload(self: &Arc<Self>) -> Result<(), String> {
         let vendors = logfetch_connectors::registry::vendor_names();
-        let cfg = Config::load(&self.config_path, &vendors).map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))?;
+        let data_dir = self.config.lock().await.service.data_dir.clone();
+        let cfg = match Config::load(&self.config_path, &vendors) {
+            Ok(c) => c,
+            Err(errs) => {
+                let why = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+                let _ = crate::audit::record(&data_dir, "config_reload", "service", serde_json::json!({"config": self.config_path}), Err(why.clone()));
+                return Err(why);
+            }
+        };
+        // What changed, for the audit trail.
+        let old = self.config.lock().await.clone();
+        let ids = |c: &Config| c.tenants.iter().map(|t| (t.id().to_string(), fingerprint(c, t))).collect::<BTreeMap<_, _>>();
+        let (before, after) = (ids(&old), ids(&cfg));
+        let added: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+        let removed: Vec<&String> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+        let changed: Vec<&String> = after.iter().filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v)).map(|(k, _)| k).collect();
+        let sinks_changed = format!("{:?}", old.sinks) != format!("{:?}", cfg.sinks);
+        let _ = crate::audit::record(&data_dir, "config_reload", "service", serde_json::json!({"config": self.config_path, "tenants_added": added, "tenants_removed": removed, "tenants_changed": changed, "sinks_changed": sinks_changed}), Ok(()));
         *self.config.lock().await = Arc::new(cfg);
         self.reconcile().await;
         tracing::info!(config = %self.config_path.display(), "configuration reloaded");
@@ -674,6 +691,8 @@ pub async fn adhoc_pull(
     let summary = result.as_ref().cloned().unwrap_or_default();
     let m = crate::evidence::pull_manifest(t, kind, since, until, format, started, &summary, result.as_ref().is_ok_and(|s| !s.cancelled));
     crate::evidence::write_manifest(out_dir, m, key.as_ref()).map_err(|e| format!("writing the manifest in {}: {e}", out_dir.display()))?;
+    let details = serde_json::json!({"tenant": t.id(), "kind": kind.as_str(), "since": since, "until": until, "out": out_dir, "events": summary.events, "cancelled": summary.cancelled});
+    let _ = crate::audit::record(&cfg.service.data_dir, "pull", "admin-api", details, result.as_ref().map(|_| ()).map_err(|e| e.clone()));
     result
 }
 
@@ -723,7 +742,7 @@ pub async fn run_daemon(config_path: PathBuf, cfg: Config, stop: CancellationTok
     let app = crate::admin::router(svc.clone(), token);
     let admin_stop = svc.shutdown.clone();
     let admin = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { admin_stop.cancelled().await }).await;
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(async move { admin_stop.cancelled().await }).await;
     });
     tracing::info!(admin = %bound, "logfetch running; admin API listening");
     if let Some(tx) = ready {

@@ -131,7 +131,9 @@ pub fn run(cmd: CheckpointCommand) -> anyhow::Result<ExitCode> {
                 }
                 let cfg = super::load_config(&config.config)?;
                 let store = super::open_store(&cfg)?;
-                if store.remove(&tenant, &stream).await? {
+                let existed = store.remove(&tenant, &stream).await?;
+                let _ = logfetch_scheduler::audit::record(&cfg.service.data_dir, "checkpoint_reset", &logfetch_scheduler::audit::cli_actor(), serde_json::json!({"tenant": tenant, "stream": stream, "existed": existed}), Ok(()));
+                if existed {
                     println!("reset tenant `{tenant}` stream `{stream}`");
                 } else {
                     println!("tenant `{tenant}` stream `{stream}` had no checkpoint");
@@ -150,7 +152,8 @@ pub fn run(cmd: CheckpointCommand) -> anyhow::Result<ExitCode> {
                     // Overwriting a corrupted value is what `set` is for; find its generation raw.
                     Err(e) => bail!("{e}; use `checkpoint reset --yes` first, then `set`"),
                 };
-                let g = store.compare_and_swap(&tenant, &stream, current, v).await?;
+                let g = store.compare_and_swap(&tenant, &stream, current, v.clone()).await?;
+                let _ = logfetch_scheduler::audit::record(&cfg.service.data_dir, "checkpoint_set", &logfetch_scheduler::audit::cli_actor(), serde_json::json!({"tenant": tenant, "stream": stream, "value": v, "generation": g}), Ok(()));
                 println!("tenant `{tenant}` stream `{stream}` now at generation {g}");
                 Ok(ExitCode::SUCCESS)
             }

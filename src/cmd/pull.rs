@@ -116,6 +116,10 @@ pub fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
         let p = logfetch_scheduler::evidence::write_manifest(dir, m, key.as_ref()).with_context(|| format!("writing the manifest in {}", dir.display()))?;
         eprintln!("evidence manifest: {}{}", p.display(), if key.is_some() { " (signed)" } else { "" });
     }
+    {
+        let details = serde_json::json!({"tenant": args.tenant, "kind": kind.as_str(), "since": since, "until": until, "out": where_, "events": result.as_ref().map(|s| s.events).unwrap_or(0), "cancelled": result.as_ref().is_ok_and(|s| s.cancelled)});
+        let _ = logfetch_scheduler::audit::record(&cfg.service.data_dir, "pull", &logfetch_scheduler::audit::cli_actor(), details, result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+    }
     match result {
         Ok(s) => {
             eprintln!(

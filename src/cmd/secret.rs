@@ -54,7 +54,9 @@ pub fn run(cmd: SecretCommand) -> anyhow::Result<ExitCode> {
     if value.is_empty() {
         bail!("empty secret; nothing stored");
     }
-    logfetch_config::secret::keyring::set(service, account, &Secret::new(value))?;
+    let stored = logfetch_config::secret::keyring::set(service, account, &Secret::new(value));
+    let _ = logfetch_scheduler::audit::record(&cfg.service.data_dir, "secret_set", &logfetch_scheduler::audit::cli_actor(), serde_json::json!({"tenant": tenant, "field": name, "reference": reference.to_string()}), stored.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+    stored?;
     eprintln!("stored connection.{name} of tenant `{tenant}` in the keyring as {reference}");
     Ok(ExitCode::SUCCESS)
 }
