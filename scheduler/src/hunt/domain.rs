@@ -1,34 +1,11 @@
-//! Domain name helpers: the registered domain (under a built-in list of multi-label public
-//! suffixes — an approximation of the Public Suffix List, which cannot be fetched here), the
-//! label left of it, and Shannon entropy.
+//! Domain name helpers: the registered domain (Public Suffix List), the label left of it, and
+//! Shannon entropy.
 
-/// Multi-label public suffixes common in traffic (a subset of the PSL).
-const MULTI: &[&str] = &[
-    "co.uk", "org.uk", "ac.uk", "gov.uk", "me.uk", "net.uk", "ltd.uk", "plc.uk", "com.au", "net.au", "org.au", "edu.au", "gov.au", "co.nz", "org.nz", "net.nz", "co.jp", "ne.jp", "or.jp", "ac.jp", "go.jp",
-    "com.br", "net.br", "org.br", "gov.br", "com.cn", "net.cn", "org.cn", "gov.cn", "edu.cn", "com.tw", "org.tw", "com.hk", "org.hk", "co.in", "net.in", "org.in", "gov.in", "ac.in", "co.za", "org.za",
-    "gov.za", "com.mx", "org.mx", "gob.mx", "co.kr", "or.kr", "ac.kr", "com.tr", "org.tr", "gov.tr", "com.ar", "org.ar", "com.sg", "org.sg", "gov.sg", "com.my", "com.ph", "com.vn", "com.ua", "com.pl",
-    "co.il", "org.il", "co.id", "or.id", "ac.id", "com.eg", "com.sa", "com.pk", "com.ng", "co.ke", "com.co", "com.pe", "com.ve", "com.ec", "co.th", "in.th", "ac.th", "com.ru", "org.ru", "spb.ru", "msk.ru",
-    "com.es", "org.es", "co.at", "or.at", "com.gr", "com.ro", "co.hu", "com.pt", "blogspot.com", "github.io", "herokuapp.com", "azurewebsites.net", "cloudfront.net", "appspot.com", "s3.amazonaws.com",
-];
-
-/// `a.b.example.co.uk` → `example.co.uk`. Lower-cases nothing: give it lower-case input.
+/// `a.b.example.co.uk` → `example.co.uk`, by the Public Suffix List (the `psl` crate's compiled-in
+/// copy, ICANN and private sections); the name itself when it has no registrable part.
 pub fn registered(name: &str) -> &str {
     let n = name.trim_end_matches('.');
-    let labels: Vec<usize> = std::iter::once(0).chain(n.match_indices('.').map(|(i, _)| i + 1)).collect();
-    if labels.len() <= 2 {
-        return n;
-    }
-    // The suffix is one label, or two when listed (three for a few).
-    let last2 = &n[labels[labels.len() - 2]..];
-    let last3 = &n[labels[labels.len() - 3]..];
-    let keep = if labels.len() >= 4 && MULTI.contains(&last3) {
-        4
-    } else if MULTI.contains(&last2) {
-        3
-    } else {
-        2
-    };
-    if labels.len() <= keep { n } else { &n[labels[labels.len() - keep]..] }
+    psl::domain_str(n).unwrap_or(n)
 }
 
 /// Everything left of the registered domain (`a.b` for `a.b.example.com`), or "".
