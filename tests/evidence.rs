@@ -86,6 +86,10 @@ fn signed_pull_manifests_and_sink_hash_chains_verify_and_name_tampering() {
     let (daemon, addr, _logs) = start_daemon(&cfg);
     let out_dir = d.join("out");
     wait_until("chained batches", Duration::from_secs(30), || walk(&out_dir).iter().filter(|p| p.extension().is_some_and(|e| e == "ndjson")).count() >= 2);
+    // A tenant is added, then the daemon reloads.
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!("\n[[tenant]]\nid = \"t2\"\nvendor = \"test\"\nenabled = false\n[tenant.connection]\nurl = \"{url}\"\ntoken = \"file:{tok}\"\n"));
+    std::fs::write(&cfg, text).unwrap();
     let (status, _) = http(&addr, "POST", "/api/v1/reload", None, None);
     assert_eq!(status, 200);
     kill(&daemon.0, 15);
@@ -95,9 +99,11 @@ fn signed_pull_manifests_and_sink_hash_chains_verify_and_name_tampering() {
     // The audit trail has each administrative action, with actor and outcome.
     let audit: Vec<serde_json::Value> = std::fs::read_to_string(d.join("data/audit.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let actions: Vec<(&str, &str)> = audit.iter().map(|a| (a["action"].as_str().unwrap(), a["outcome"].as_str().unwrap())).collect();
-    for want in [("pull", "ok"), ("config_reload", "ok"), ("admin_api", "ok"), ("checkpoint_reset", "ok")] {
+    for want in [("pull_started", "ok"), ("pull", "ok"), ("config_reload", "ok"), ("admin_api", "ok"), ("checkpoint_reset", "ok")] {
         assert!(actions.contains(&want), "{want:?} in {actions:?}");
     }
+    let reload = audit.iter().find(|a| a["action"] == "config_reload").unwrap();
+    assert_eq!(reload["details"]["tenants_added"], serde_json::json!(["t2"]), "{reload}");
     let api = audit.iter().find(|a| a["action"] == "admin_api").unwrap();
     assert_eq!((api["actor"].as_str(), api["details"]["path"].as_str()), (Some("admin-api:127.0.0.1"), Some("/api/v1/reload")));
     assert!(audit.iter().find(|a| a["action"] == "pull").unwrap()["actor"].as_str().unwrap().starts_with("cli:"));

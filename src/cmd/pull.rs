@@ -74,6 +74,7 @@ pub fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
             (Arc::new(logfetch_scheduler::sink::file::FileSink::new("incident", dir.clone(), format, false)), dir.display().to_string())
         }
     };
+    let _ = logfetch_scheduler::audit::record(&cfg.service.data_dir, "pull_started", &logfetch_scheduler::audit::cli_actor(), serde_json::json!({"tenant": args.tenant, "kind": kind.as_str(), "since": since, "until": until, "out": where_}), Ok(()));
     let rt = tokio::runtime::Runtime::new()?;
     let cancel = CancellationToken::new();
     let progress = if std::io::stderr().is_terminal() {
