@@ -27,7 +27,7 @@ fn lrq_collection_with_splits_429s_and_kills_has_no_gap_or_duplicate() {
         ),
     )
     .unwrap();
-    for round in 0..2u64 {
+    for round in 0..3u64 {
         let (daemon, _a, _l) = start_daemon(&cfg);
         std::thread::sleep(Duration::from_millis(500 + 400 * round));
         kill(&daemon.0, 9);
@@ -114,7 +114,7 @@ fn deep_visibility_collection_with_failures_kills_late_events_and_sunset_has_no_
         let v: serde_json::Value = serde_json::from_str(&b[b.find('{').unwrap_or(0)..=b.rfind('}').unwrap_or(0)]).unwrap_or_default();
         v["tenants"][0]["streams"].as_array().is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["runs_ok"].as_u64().unwrap_or(0) >= 1 && s["lag_seconds"].as_i64().is_some_and(|l| l < max)))
     };
-    for round in 0..2u64 {
+    for round in 0..3u64 {
         let (daemon, _a, _l) = start_daemon(&cfg);
         std::thread::sleep(Duration::from_millis(2500 + 1500 * round));
         kill(&daemon.0, 9);
