@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod ecs;
 pub mod event;
 pub mod spool;
+pub mod text;
 pub mod ocsf;
 pub mod time;
 pub mod validate;

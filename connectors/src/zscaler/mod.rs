@@ -104,27 +104,6 @@ fn from_json(v: &Value) -> Option<(Option<Feed>, Record)> {
     Some((feed, Record { fields }))
 }
 
-/// Splits a quoted CSV / tab line.
-fn split_delimited(line: &str, delim: char) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            c if c == delim && !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
 fn guess_feed(r: &Record) -> Option<Feed> {
     if r.fields.iter().any(|(k, _)| k == "dns_req" || k == "dns_reqtype") {
         Some(Feed::Dns)
@@ -142,10 +121,10 @@ pub fn read(line: &str) -> Result<(Feed, Record), String> {
         let v: Value = serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?;
         from_json(&v).ok_or("a JSON record must be an object")?
     } else if t.contains('\t') && t.split('\t').next().is_some_and(|f| !f.contains('=')) {
-        let cols = split_delimited(t, '\t');
+        let cols = logfetch_common::text::split_delimited(t, '\t');
         delimited(cols)?
     } else if t.starts_with('"') || t.matches(',').count() >= 10 {
-        delimited(split_delimited(t, ','))?
+        delimited(logfetch_common::text::split_delimited(t, ','))?
     } else if t.contains('=') {
         // Name-value pairs, tab or space separated.
         let sep = if t.contains('\t') { '\t' } else { ' ' };

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use chrono::DateTime;
+use logfetch_common::text::split_delimited;
 use serde_json::Value;
 
 /// Indicator types.
@@ -216,7 +217,7 @@ impl FeedSpec {
     fn parse_csv(&self, text: &str, feed: u16, file_time: Option<i64>, out: &mut Loaded) {
         let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
         let Some((_, header)) = lines.next() else { return };
-        let cols: Vec<String> = split_csv(header, self.delimiter).into_iter().map(|c| c.trim().to_ascii_lowercase()).collect();
+        let cols: Vec<String> = split_delimited(header, self.delimiter).into_iter().map(|c| c.trim().to_ascii_lowercase()).collect();
         let idx = |name: &Option<String>| name.as_ref().and_then(|n| cols.iter().position(|c| *c == n.to_ascii_lowercase()));
         let Some(vi) = idx(&Some(self.col_value.clone())) else {
             out.rejected.push((1, format!("no `{}` column in the header (columns: {})", self.col_value, cols.join(", "))));
@@ -224,7 +225,7 @@ impl FeedSpec {
         };
         let (ki, ci, ui, si, di) = (idx(&self.col_kind), idx(&self.col_confidence), idx(&self.col_valid_until), idx(&self.col_last_seen), idx(&self.col_description));
         for (i, line) in lines {
-            let f = split_csv(line, self.delimiter);
+            let f = split_delimited(line, self.delimiter);
             let get = |i: Option<usize>| i.and_then(|i| f.get(i)).map(|s| s.as_str());
             let Some(v) = get(Some(vi)) else {
                 out.rejected.push((i + 1, format!("no value in column `{}`", self.col_value)));
@@ -321,27 +322,6 @@ pub fn stix_values(p: &str) -> Result<Vec<(String, String)>, String> {
         return Err(format!("pattern `{p}` has no `<object>:value = '...'` comparison"));
     }
     Ok(out)
-}
-
-/// Splits one CSV line (double quotes, doubled quotes inside).
-pub fn split_csv(line: &str, delim: char) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            c if c == delim && !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
 }
 
 /// A match: the indicator, and how it matched (`exact`, `subdomain`, `cidr`).

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::ti::split_csv;
+use logfetch_common::text::split_delimited;
 
 /// One mapping.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,8 +90,8 @@ impl UserMap {
                 .collect()
         } else {
             let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
-            let header: Vec<String> = lines.next().map(|(_, h)| split_csv(h, ',').into_iter().map(|c| c.trim().to_ascii_lowercase()).collect()).unwrap_or_default();
-            lines.map(|(i, l)| (i + 1, header.iter().cloned().zip(split_csv(l, ',').into_iter().map(|s| s.trim().to_string())).collect())).collect()
+            let header: Vec<String> = lines.next().map(|(_, h)| split_delimited(h, ',').into_iter().map(|c| c.trim().to_ascii_lowercase()).collect()).unwrap_or_default();
+            lines.map(|(i, l)| (i + 1, header.iter().cloned().zip(split_delimited(l, ',').into_iter().map(|s| s.trim().to_string())).collect())).collect()
         };
         let mut m = UserMap::default();
         for (line, r) in rows {
