@@ -80,8 +80,7 @@ fn file_stamp(p: &std::path::Path) -> std::io::Result<(SystemTime, u64)> {
     Ok((m.modified()?, m.len()))
 }
 
-fn spec(i: usize, f: &FeedConfig) -> FeedSpec {
-    let _ = i;
+fn spec(f: &FeedConfig) -> FeedSpec {
     FeedSpec {
         name: f.name.clone(),
         format: f.format.clone(),
@@ -243,7 +242,7 @@ impl EnrichSources {
             match fetched {
                 Ok((text, seen, st)) => {
                     f.stamp = st;
-                    let loaded = spec(i, &cfg).parse(&text, i as u16, seen);
+                    let loaded = spec(&cfg).parse(&text, i as u16, seen);
                     if !loaded.rejected.is_empty() {
                         let sample: Vec<String> = loaded.rejected.iter().take(3).map(|(n, w)| format!("entry {n}: {w}")).collect();
                         tracing::warn!(feed = %cfg.name, rejected = loaded.rejected.len(), sample = %sample.join("; "), "feed entries that could not be used");
@@ -432,7 +431,7 @@ impl TenantEnricher {
         }
         if self.user {
             // The vendor's own user with the ZIA directory's department.
-            if let (Event::Flow(_) | Event::Dns(_), Some(db)) = (&*ev, &s.db) {
+            if let Some(db) = &s.db {
                 zia_department(ev, db);
             }
         }

@@ -1,8 +1,9 @@
-//! DGA scoring of a domain's registered label: character-trigram log-likelihood against a benign
-//! model, entropy, length, digit / vowel / consonant-run ratios, hyphens and how common the TLD is
-//! among benign names, combined by a logistic regression. The model (trigram table, TLD table,
-//! feature scaling, weights, threshold) is trained ahead of time by `logfetch hunt train` from
-//! the labelled samples and compiled in (`dga_model.json`); nothing is fetched at run time.
+//! DGA scoring of a domain's registered label: character bigram/trigram log-likelihoods against
+//! benign, DGA and per-family models, entropy, length, digit / vowel / rare-letter ratios,
+//! consonant runs and alternation, hyphens and how common the TLD is among benign and DGA names,
+//! combined by boosted depth-2 trees. The model (n-gram and TLD tables, trees, threshold) is
+//! trained ahead of time by `logfetch hunt train` from the labelled samples and compiled in
+//! (`dga_model.json`); nothing is fetched at run time.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -31,14 +32,8 @@ pub struct DgaModel {
     /// TLD frequencies among DGA names.
     #[serde(default)]
     pub dga_tlds: HashMap<String, f32>,
-    pub mean: Vec<f64>,
-    pub std: Vec<f64>,
-    pub weights: Vec<f64>,
-    pub bias: f64,
-    /// Gradient-boosted depth-2 trees over the same features (used when present).
-    #[serde(default)]
+    /// Gradient-boosted depth-2 trees over the features.
     pub trees: Vec<Tree>,
-    #[serde(default)]
     pub base: f64,
     /// Scores at or above this are DGA (chosen for ≤ 0.65 % false positives on held-out calibration names).
     pub threshold: f64,
@@ -60,7 +55,9 @@ const ALLOW: &[&str] = &[
 
 pub fn allowed(name: &str) -> bool {
     let r = domain::registered(name);
-    ALLOW.iter().any(|a| r == *a || r.ends_with(&format!(".{a}")) || name.ends_with(&format!(".{a}")))
+    // `r` is a suffix of `name`, so a name under an allowed domain covers `r` being under it.
+    let under = |a: &str| name.len() > a.len() && name.ends_with(a) && name.as_bytes()[name.len() - a.len() - 1] == b'.';
+    ALLOW.iter().any(|a| r == *a || under(a))
 }
 
 fn is_vowel(b: u8) -> bool {
@@ -80,17 +77,6 @@ impl DgaModel {
         }
         let k = b.len() + 1 - n;
         (0..k).map(|i| std::str::from_utf8(&b[i..i + n]).ok().and_then(|t| table.get(t)).copied().unwrap_or(default) as f64).sum::<f64>() / k as f64
-    }
-
-    #[allow(dead_code)]
-    fn ll3(table: &HashMap<String, f32>, default: f32, label: &str) -> f64 {
-        let padded = format!("^{label}$");
-        let b = padded.as_bytes();
-        if b.len() < 3 {
-            return default as f64;
-        }
-        let n = b.len() - 2;
-        (0..n).map(|i| std::str::from_utf8(&b[i..i + 3]).ok().and_then(|t| table.get(t)).copied().unwrap_or(default) as f64).sum::<f64>() / n as f64
     }
 
     /// The raw features of a domain name.
@@ -155,11 +141,7 @@ impl DgaModel {
             return 0.0;
         }
         let f = self.features(name);
-        if !self.trees.is_empty() {
-            let z = self.base + self.trees.iter().map(|t| t.predict(&f)).sum::<f64>();
-            return 1.0 / (1.0 + (-z).exp());
-        }
-        let z: f64 = self.bias + f.iter().enumerate().map(|(i, x)| self.weights[i] * (x - self.mean[i]) / self.std[i].max(1e-9)).sum::<f64>();
+        let z = self.base + self.trees.iter().map(|t| t.predict(&f)).sum::<f64>();
         1.0 / (1.0 + (-z).exp())
     }
 
@@ -262,7 +244,16 @@ pub fn boost(xs: &[[f64; FEATURES]], ys: &[f64], weights: &[f64], rounds: usize)
     (base, trees)
 }
 
-/// Training: `benign` builds the n-gram and TLD tables; both sets fit the regression.
+/// Log-frequencies of the TLDs seen at least 3 times among `names`, and the default for others.
+fn tld_table(names: &[String]) -> (HashMap<String, f32>, f32) {
+    let mut c: HashMap<String, u32> = HashMap::new();
+    for d in names {
+        *c.entry(d.trim_end_matches('.').rsplit('.').next().unwrap_or("").to_ascii_lowercase()).or_default() += 1;
+    }
+    let n = names.len() as f64 + 100.0;
+    (c.into_iter().filter(|(_, k)| *k >= 3).map(|(t, k)| (t, ((k as f64 + 1.0) / n).ln() as f32)).collect(), (1.0 / n).ln() as f32)
+}
+
 fn table(names: &[String]) -> (HashMap<String, f32>, f32) {
     table_n(names, 3)
 }
@@ -285,8 +276,9 @@ fn table_n(names: &[String], n: usize) -> (HashMap<String, f32>, f32) {
     (tri.into_iter().filter(|(_, c)| *c >= 2).map(|(t, c)| (t, ((c as f64 + 1.0) / denom).ln() as f32)).collect(), (1.0 / denom).ln() as f32)
 }
 
-/// `benign`/`dga` build the tables; `fit_benign`/`fit_dga` (names not in the tables, so the
-/// regression and threshold see unseen names as they will in production) fit the weights.
+/// `benign`/`families` build the tables; `fit_benign`/`fit_dga` (names not in the tables, so the
+/// trees see unseen names as they will in production) fit the trees; `calibrate` (benign names
+/// used for nothing else) sets the threshold.
 pub fn train(benign: &[String], families: &[(String, Vec<String>)], fit_benign: &[String], fit_dga: &[String], calibrate: &[String]) -> DgaModel {
     let dga: Vec<String> = families.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
     let (dga_trigrams, dga_trigram_default) = table(&dga);
@@ -294,83 +286,30 @@ pub fn train(benign: &[String], families: &[(String, Vec<String>)], fit_benign: 
         let (t, d) = table(v);
         (f.clone(), t, d)
     }).collect();
-    let mut tri: HashMap<String, u32> = HashMap::new();
-    let mut tlds: HashMap<String, u32> = HashMap::new();
-    let mut total = 0u32;
-    for d in benign {
-        let l = d.trim_end_matches('.').to_ascii_lowercase();
-        let p = format!("^{}$", domain::main_label(&l));
-        let b = p.as_bytes();
-        for i in 0..b.len().saturating_sub(2) {
-            if let Ok(t) = std::str::from_utf8(&b[i..i + 3]) {
-                *tri.entry(t.to_string()).or_default() += 1;
-                total += 1;
-            }
-        }
-        *tlds.entry(l.rsplit('.').next().unwrap_or("").to_string()).or_default() += 1;
-    }
-    let vocab = 40f64 * 40.0 * 40.0;
-    let denom = total as f64 + vocab;
-    let trigrams: HashMap<String, f32> = tri.into_iter().filter(|(_, c)| *c >= 2).map(|(t, c)| (t, ((c as f64 + 1.0) / denom).ln() as f32)).collect();
-    let nb = benign.len() as f64;
-    let tld_table: HashMap<String, f32> = tlds.iter().filter(|(_, c)| **c >= 3).map(|(t, c)| (t.clone(), ((*c as f64 + 1.0) / (nb + 100.0)).ln() as f32)).collect();
+    let (trigrams, trigram_default) = table(benign);
+    let (tlds, tld_default) = tld_table(benign);
     let mut m = DgaModel {
         trigrams,
-        trigram_default: (1.0 / denom).ln() as f32,
+        trigram_default,
         dga_trigrams,
         dga_trigram_default,
         family_trigrams,
-        dga_tlds: {
-            let mut c: HashMap<String, u32> = HashMap::new();
-            for d in &dga {
-                *c.entry(d.trim_end_matches('.').rsplit('.').next().unwrap_or("").to_ascii_lowercase()).or_default() += 1;
-            }
-            let n = dga.len() as f64;
-            c.into_iter().filter(|(_, k)| *k >= 3).map(|(t, k)| (t, ((k as f64 + 1.0) / (n + 100.0)).ln() as f32)).collect()
-        },
+        dga_tlds: tld_table(&dga).0,
         bigrams: {
             let (a, ad) = table_n(benign, 2);
             let (b, bd) = table_n(&dga, 2);
             (a, ad, b, bd)
         },
-        tlds: tld_table,
-        tld_default: (1.0 / (nb + 100.0)).ln() as f32,
-        mean: vec![0.0; FEATURES],
-        std: vec![1.0; FEATURES],
-        weights: vec![0.0; FEATURES],
-        bias: 0.0,
+        tlds,
+        tld_default,
         trees: Vec::new(),
         base: 0.0,
         threshold: 0.5,
     };
     let (benign, dga) = (fit_benign, fit_dga);
     let xs: Vec<([f64; FEATURES], f64)> = benign.iter().map(|d| (m.features(d), 0.0)).chain(dga.iter().map(|d| (m.features(d), 1.0))).collect();
-    for i in 0..FEATURES {
-        let mean = xs.iter().map(|(x, _)| x[i]).sum::<f64>() / xs.len() as f64;
-        let var = xs.iter().map(|(x, _)| (x[i] - mean).powi(2)).sum::<f64>() / xs.len() as f64;
-        m.mean[i] = mean;
-        m.std[i] = var.sqrt().max(1e-6);
-    }
-    // Class-balanced logistic regression by gradient descent.
     let (nb, nd) = (benign.len().max(1) as f64, dga.len().max(1) as f64);
-    for _ in 0..600 {
-        let mut gw = [0.0f64; FEATURES];
-        let mut gb = 0.0;
-        for (x, y) in &xs {
-            let z: f64 = m.bias + (0..FEATURES).map(|i| m.weights[i] * (x[i] - m.mean[i]) / m.std[i]).sum::<f64>();
-            let p = 1.0 / (1.0 + (-z).exp());
-            let w = if *y > 0.5 { 0.5 / nd } else { 0.5 / nb };
-            for i in 0..FEATURES {
-                gw[i] += w * (p - y) * (x[i] - m.mean[i]) / m.std[i];
-            }
-            gb += w * (p - y);
-        }
-        for i in 0..FEATURES {
-            m.weights[i] -= 1.0 * (gw[i] + 1e-4 * m.weights[i]);
-        }
-        m.bias -= 1.0 * gb;
-    }
-    // Boosted trees on the same (scaled-free) features, class-balanced.
+    // Boosted trees, class-balanced.
     let ys: Vec<f64> = xs.iter().map(|(_, y)| *y).collect();
     let ws: Vec<f64> = ys.iter().map(|y| if *y > 0.5 { 0.5 * xs.len() as f64 / nd } else { 0.5 * xs.len() as f64 / nb }).collect();
     let feats: Vec<[f64; FEATURES]> = xs.iter().map(|(x, _)| *x).collect();

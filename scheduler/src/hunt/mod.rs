@@ -322,7 +322,7 @@ impl Hunter {
         }
         // Tunnelling: per registered domain.
         if !sub.is_empty() && !dga::allowed(&name) {
-            let cfg = self.cfg.clone();
+            let cfg = &self.cfg;
             let d = self.domains.entry(reg.clone()).or_default();
             if d.queries > 0 && q.time - d.first > w {
                 let (born, nv) = (d.born, d.new_volume_reported);
