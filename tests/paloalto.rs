@@ -27,12 +27,7 @@ fn start_pan_mock(extra: &[&str]) -> (Proc, String) {
 }
 
 fn config(dir: &Path, url: &str) -> std::path::PathBuf {
-    let pw = dir.join("pan-password");
-    std::fs::write(&pw, "pan-secret").unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let pw = secret_file(dir, "pan-password", "pan-secret");
     let p = dir.join("logfetch.toml");
     std::fs::write(
         &p,
@@ -65,7 +60,6 @@ path = "{out}"
 "#,
             data = dir.join("data").display(),
             inc = dir.join("incidents").display(),
-            pw = pw.display(),
             out = dir.join("out").display()
         ),
     )

@@ -5,9 +5,45 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use support::*;
+
+/// Event ids the mock served (`/mock/served`).
+fn served(mock_addr: &str) -> BTreeSet<String> {
+    let b = http_get(mock_addr, "/mock/served");
+    serde_json::from_str::<Vec<String>>(&b[b.find('[').unwrap()..=b.rfind(']').unwrap()]).unwrap().into_iter().collect()
+}
+
+/// What the sink under `out` holds, by the vendor's event id (`live`: the daemon may be writing,
+/// so its temporary files are skipped).
+fn delivered(out: &Path, live: bool) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if live && e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            } else {
+                for l in std::fs::read_to_string(e.path()).unwrap().lines() {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    got.push(v["metadata"]["correlation_uid"].as_str().unwrap().to_string());
+                }
+            }
+        }
+    }
+    got
+}
+
+/// Both streams of the only tenant ran and lag less than `max_lag` seconds.
+fn caught_up(admin: &str, max_lag: i64) -> bool {
+    let b = http_get(admin, "/api/v1/tenants");
+    let v: serde_json::Value = serde_json::from_str(&b[b.find('{').unwrap_or(0)..=b.rfind('}').unwrap_or(0)]).unwrap_or_default();
+    v["tenants"][0]["streams"].as_array().is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["runs_ok"].as_u64().unwrap_or(0) >= 1 && s["lag_seconds"].as_i64().is_some_and(|l| l < max_lag)))
+}
 
 #[test]
 fn lrq_collection_with_splits_429s_and_kills_has_no_gap_or_duplicate() {
@@ -34,35 +70,10 @@ fn lrq_collection_with_splits_429s_and_kills_has_no_gap_or_duplicate() {
         drop(daemon);
     }
     let (daemon, addr, _logs) = start_daemon(&cfg);
-    wait_until("both streams to catch up", Duration::from_secs(120), || {
-        let b = http_get(&addr, "/api/v1/tenants");
-        let v: serde_json::Value = serde_json::from_str(&b[b.find('{').unwrap_or(0)..=b.rfind('}').unwrap_or(0)]).unwrap_or_default();
-        v["tenants"][0]["streams"].as_array().is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["runs_ok"].as_u64().unwrap_or(0) >= 1 && s["lag_seconds"].as_i64().is_some_and(|l| l < 8)))
-    });
-    let served = || -> BTreeSet<String> {
-        let body = http_get(url.trim_start_matches("http://"), "/mock/served");
-        serde_json::from_str::<Vec<String>>(&body[body.find('[').unwrap()..=body.rfind(']').unwrap()]).unwrap().into_iter().collect()
-    };
-    // What the sink holds, by the vendor's event id (`live`: the daemon may be writing).
-    let delivered = |live: bool| -> Vec<String> {
-        let mut got = Vec::new();
-        let mut stack = vec![d.join("out")];
-        while let Some(p) = stack.pop() {
-            for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
-                if e.path().is_dir() {
-                    stack.push(e.path());
-                } else if live && e.file_name().to_string_lossy().starts_with('.') {
-                    continue;
-                } else {
-                    for l in std::fs::read_to_string(e.path()).unwrap().lines() {
-                        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                        got.push(v["metadata"]["correlation_uid"].as_str().unwrap().to_string());
-                    }
-                }
-            }
-        }
-        got
-    };
+    wait_until("both streams to catch up", Duration::from_secs(120), || caught_up(&addr, 8));
+    let served = || served(url.trim_start_matches("http://"));
+    let out = d.join("out");
+    let delivered = |live: bool| delivered(&out, live);
     // Everything served so far, including to killed runs, must reach the sink.
     let want = served();
     wait_until("everything served to be delivered", Duration::from_secs(60), || want.is_subset(&delivered(true).into_iter().collect()));
@@ -109,11 +120,6 @@ fn deep_visibility_collection_with_failures_kills_late_events_and_sunset_has_no_
         ),
     )
     .unwrap();
-    let lag_ok = |addr: &str, max: i64| {
-        let b = http_get(addr, "/api/v1/tenants");
-        let v: serde_json::Value = serde_json::from_str(&b[b.find('{').unwrap_or(0)..=b.rfind('}').unwrap_or(0)]).unwrap_or_default();
-        v["tenants"][0]["streams"].as_array().is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["runs_ok"].as_u64().unwrap_or(0) >= 1 && s["lag_seconds"].as_i64().is_some_and(|l| l < max)))
-    };
     for round in 0..3u64 {
         let (daemon, _a, _l) = start_daemon(&cfg);
         std::thread::sleep(Duration::from_millis(2500 + 1500 * round));
@@ -121,7 +127,7 @@ fn deep_visibility_collection_with_failures_kills_late_events_and_sunset_has_no_
         drop(daemon);
     }
     let (daemon, addr, logs) = start_daemon(&cfg);
-    wait_until("both DV streams to catch up", Duration::from_secs(120), || lag_ok(&addr, 15));
+    wait_until("both DV streams to catch up", Duration::from_secs(120), || caught_up(&addr, 15));
     let stats = http_get(&mock_addr, "/mock/stats");
     assert!(stats.contains("\"failed_on_purpose\":2") && stats.contains("\"planned_failures_left\":0"), "{stats}");
     // The console retires DV: the daemon goes on through LRQ by itself.
@@ -130,25 +136,8 @@ fn deep_visibility_collection_with_failures_kills_late_events_and_sunset_has_no_
     // Freeze the data: from here on the test knows exactly what exists.
     let (_, body) = http(&mock_addr, "POST", "/mock/freeze", None, None);
     let frozen: i64 = serde_json::from_str::<serde_json::Value>(&body[body.find('{').unwrap()..=body.rfind('}').unwrap()]).unwrap()["frozen_at_ms"].as_i64().unwrap();
-    let delivered = |live: bool| -> Vec<String> {
-        let mut got = Vec::new();
-        let mut stack = vec![d.join("out")];
-        while let Some(p) = stack.pop() {
-            for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
-                if e.path().is_dir() {
-                    stack.push(e.path());
-                } else if live && e.file_name().to_string_lossy().starts_with('.') {
-                    continue;
-                } else {
-                    for l in std::fs::read_to_string(e.path()).unwrap().lines() {
-                        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                        got.push(v["metadata"]["correlation_uid"].as_str().unwrap().to_string());
-                    }
-                }
-            }
-        }
-        got
-    };
+    let out = d.join("out");
+    let delivered = |live: bool| delivered(&out, live);
     let first_ms = |ids: &[String], cat: &str| ids.iter().filter_map(|i| i.strip_prefix(&format!("{cat}-"))).filter_map(|r| r.split('-').next()?.parse::<i64>().ok()).min().unwrap();
     let got = delivered(true);
     let want: BTreeSet<String> = ["dns", "ip"].iter().flat_map(|c| expected_ids(c, first_ms(&got, c), frozen)).collect();
@@ -160,10 +149,7 @@ fn deep_visibility_collection_with_failures_kills_late_events_and_sunset_has_no_
     assert_eq!(set.len(), got.len(), "no duplicates in the sink");
     assert!(want.len() >= 2 * 2 * 600, "{}", want.len());
     assert_eq!(set, want, "exactly every event up to the freeze, late ones included");
-    let served: BTreeSet<String> = {
-        let b = http_get(&mock_addr, "/mock/served");
-        serde_json::from_str::<Vec<String>>(&b[b.find('[').unwrap()..=b.rfind(']').unwrap()]).unwrap().into_iter().collect()
-    };
+    let served = served(&mock_addr);
     assert!(served.is_subset(&set), "everything served was delivered");
     let logs: Vec<String> = logs.try_iter().collect();
     let sunset_lines = logs.iter().filter(|l| l.contains("Deep Visibility is gone")).count();

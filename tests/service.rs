@@ -27,12 +27,7 @@ fn start_mock(interval_ms: u32, extra: &[&str]) -> (Proc, String) {
 }
 
 fn write_config(dir: &Path, mock_url: &str, schedule: &str, window: &str, page_size: u32, kinds: &str) -> PathBuf {
-    let token = dir.join("token");
-    std::fs::write(&token, "e2e-token").unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let token = secret_file(dir, "token", "e2e-token");
     let p = dir.join("logfetch.toml");
     std::fs::write(
         &p,
@@ -63,7 +58,7 @@ batch_max_events = 100
 "#,
             data = dir.join("data").display(),
             inc = dir.join("incidents").display(),
-            token = token.display(),
+            token = token,
             out = dir.join("out").display(),
         ),
     )
@@ -222,13 +217,8 @@ fn admin_api_token_run_now_pull_jobs_skipped_ticks_and_reload() {
     // A slow vendor: every answer takes 1.5 s, so per-second ticks overlap a running run.
     let (_mock, url) = start_mock(2000, &["--delay-ms", "1500"]);
     let cfg = write_config(dir.path(), &url, "* * * * * *", "1h", 5000, "[\"flow\"]");
-    let admin_token = dir.path().join("admin-token");
-    std::fs::write(&admin_token, "adm1n").unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&admin_token, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("shutdown_timeout", &format!("admin_token = \"file:{}\"\nshutdown_timeout", admin_token.display()));
+    let admin_token = secret_file(dir.path(), "admin-token", "adm1n");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("shutdown_timeout", &format!("admin_token = \"file:{admin_token}\"\nshutdown_timeout"));
     std::fs::write(&cfg, &text).unwrap();
     let (daemon, addr, _logs) = start_daemon(&cfg);
 
