@@ -1,202 +1,304 @@
 //! ECS 9.4 JSON encoding. Field names and types follow `../shared/ecs/ecs_flat.yml`; a test checks
 //! every field written here exists there.
+//!
+//! Like the OCSF encoder, events are written straight into a byte buffer ([`write_ecs`]) with keys
+//! in sorted order; [`to_ecs`] gives the `Value` form.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::event::{AutonomousSystem, DnsEvent, Endpoint, Enrichment, Envelope, Event, FlowActivity, FlowEvent, Location, Owner, protocol_name, rcode_ecs};
+use crate::json::{Obj, to_value};
 
 /// ECS version written into `ecs.version`.
 pub const ECS_VERSION: &str = "9.4.0";
 
 /// Encodes an event as an ECS document.
 pub fn to_ecs(event: &Event) -> Value {
+    let mut buf = Vec::with_capacity(1024);
+    write_ecs(&mut buf, event);
+    serde_json::from_slice(&buf).expect("the ECS writer produces valid JSON")
+}
+
+/// Appends the ECS JSON of `event` (one object, no newline) to `buf`.
+pub fn write_ecs(buf: &mut Vec<u8>, event: &Event) {
+    let mut o = Obj::begin(buf);
     match event {
-        Event::Flow(f) => flow_to_ecs(f),
-        Event::Dns(d) => dns_to_ecs(d),
+        Event::Flow(f) => flow(&mut o, f),
+        Event::Dns(d) => dns(&mut o, d),
+    }
+    o.end();
+}
+
+fn rfc3339_ms(t: chrono::DateTime<chrono::Utc>) -> impl std::fmt::Display {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+}
+
+/// What differs between a flow and a DNS event in the `event` object.
+struct EventExtra<'a> {
+    kind: &'a str,
+    types: &'a [&'a str],
+    action: &'a str,
+    outcome: Option<&'a str>,
+    flow: Option<&'a FlowEvent>,
+}
+
+fn timestamp(o: &mut Obj<'_>, env: &Envelope) {
+    o.fmt("@timestamp", format_args!("{}", rfc3339_ms(env.time)));
+}
+
+/// `agent` and `destination` come before `event` in key order; the caller writes those.
+fn agent(o: &mut Obj<'_>, env: &Envelope) {
+    if let Some(a) = env.host.as_ref().and_then(|h| h.agent_id.as_deref()) {
+        o.obj("agent", |m| m.str("id", a));
     }
 }
 
-fn put<V: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<V>) {
-    if let Some(v) = v {
-        m.insert(k.to_string(), v.into());
-    }
+fn ecs_and_event(o: &mut Obj<'_>, env: &Envelope, x: &EventExtra<'_>) {
+    o.obj("ecs", |m| m.str("version", ECS_VERSION));
+    o.obj("event", |ev| {
+        ev.str("action", x.action);
+        ev.arr("category", |a| a.str("network"));
+        ev.opt_str("code", env.event_code.as_deref());
+        ev.fmt("dataset", format_args!("logfetch.{}", x.kind));
+        if let Some(f) = x.flow {
+            ev.opt_num("duration", f.duration_ms.map(|d| d.saturating_mul(1_000_000)));
+            if let Some(t) = f.end_time {
+                ev.fmt("end", format_args!("{}", rfc3339_ms(t)));
+            }
+        }
+        ev.str("id", &env.event_id);
+        ev.str("kind", "event");
+        ev.str("module", &env.connector);
+        ev.opt_str("original", env.raw.as_deref());
+        ev.opt_str("outcome", x.outcome);
+        if let Some(f) = x.flow {
+            ev.opt_str("reason", f.reason.as_deref());
+            ev.opt_str("reference", f.session_id.as_deref());
+        }
+        ev.num("severity", env.severity.id());
+        if let Some(t) = x.flow.and_then(|f| f.start_time) {
+            ev.fmt("start", format_args!("{}", rfc3339_ms(t)));
+        }
+        ev.arr("type", |a| x.types.iter().for_each(|t| a.str(t)));
+    });
 }
 
-fn base(env: &Envelope, kind: &str, types: &[&str], action: Option<&str>) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("@timestamp".into(), json!(env.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
-    m.insert("ecs".into(), json!({"version": ECS_VERSION}));
-    let mut ev = Map::new();
-    ev.insert("kind".into(), json!("event"));
-    ev.insert("category".into(), json!(["network"]));
-    ev.insert("type".into(), json!(types));
-    ev.insert("id".into(), json!(env.event_id));
-    ev.insert("dataset".into(), json!(format!("logfetch.{kind}")));
-    ev.insert("module".into(), json!(env.connector));
-    ev.insert("severity".into(), json!(env.severity.id()));
-    put(&mut ev, "code", env.event_code.clone());
-    put(&mut ev, "action", action.map(str::to_string));
-    put(&mut ev, "original", env.raw.clone());
-    m.insert("event".into(), Value::Object(ev));
-    m.insert("organization".into(), json!({"id": env.tenant}));
-    let mut obs = Map::new();
-    obs.insert("vendor".into(), json!(env.vendor));
-    obs.insert("product".into(), json!(env.product));
-    obs.insert("type".into(), json!("firewall"));
-    put(&mut obs, "hostname", env.observer.hostname.clone());
-    put(&mut obs, "ip", env.observer.ip.map(|i| vec![i.to_string()]));
-    put(&mut obs, "serial_number", env.observer.serial.clone());
-    put(&mut obs, "name", env.observer.name.clone());
-    m.insert("observer".into(), Value::Object(obs));
-    if !env.unmapped.is_empty() {
-        m.insert("logfetch".into(), json!({"unmapped": env.unmapped}));
-    }
-    if !env.enrichments.is_empty() {
-        m.insert("threat".into(), json!({"enrichments": env.enrichments.iter().map(threat_enrichment_json).collect::<Vec<_>>()}));
-    }
+fn host(o: &mut Obj<'_>, env: &Envelope) {
     if let Some(h) = &env.host {
-        let mut hm = Map::new();
-        put(&mut hm, "name", h.name.clone());
-        put(&mut hm, "hostname", h.name.clone());
-        put(&mut hm, "ip", h.ip.map(|i| vec![i.to_string()]));
-        if let Some(os) = &h.os {
-            hm.insert("os".into(), json!({"name": os}));
-        }
-        m.insert("host".into(), Value::Object(hm));
-        if let Some(a) = &h.agent_id {
-            m.insert("agent".into(), json!({"id": a}));
-        }
+        o.obj("host", |m| {
+            m.opt_str("hostname", h.name.as_deref());
+            if let Some(ip) = h.ip {
+                m.arr("ip", |a| a.ip(ip));
+            }
+            m.opt_str("name", h.name.as_deref());
+            if let Some(os) = &h.os {
+                m.obj("os", |x| x.str("name", os));
+            }
+        });
     }
-    if let Some(p) = &env.process {
-        let mut pm = Map::new();
-        put(&mut pm, "name", p.name.clone());
-        put(&mut pm, "pid", p.pid);
-        put(&mut pm, "command_line", p.command_line.clone());
-        put(&mut pm, "executable", p.executable.clone());
-        if let Some(h) = &p.sha1 {
-            pm.insert("hash".into(), json!({"sha1": h}));
-        }
-        m.insert("process".into(), Value::Object(pm));
-    }
-    m
 }
 
-fn endpoint(e: &Endpoint, bytes: Option<u64>, packets: Option<u64>) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "ip", e.ip.map(|i| i.to_string()));
-    put(&mut m, "address", e.ip.map(|i| i.to_string()).or_else(|| e.hostname.clone()));
-    put(&mut m, "port", e.port);
-    put(&mut m, "domain", e.hostname.clone());
-    put(&mut m, "bytes", bytes);
-    put(&mut m, "packets", packets);
-    let mut nat = Map::new();
-    put(&mut nat, "ip", e.nat_ip.map(|i| i.to_string()));
-    put(&mut nat, "port", e.nat_port);
-    if !nat.is_empty() {
-        m.insert("nat".into(), Value::Object(nat));
+fn logfetch_unmapped(o: &mut Obj<'_>, env: &Envelope) {
+    if !env.unmapped.is_empty() {
+        o.obj("logfetch", |m| {
+            m.obj("unmapped", |u| {
+                for (k, v) in &env.unmapped {
+                    u.dyn_value(k, v);
+                }
+            })
+        });
     }
-    if let Some(u) = &e.user {
-        m.insert("user".into(), json!({"name": u}));
-    } else if let Some(o) = &e.owner {
-        m.insert("user".into(), owner_json(o));
+}
+
+fn observer(o: &mut Obj<'_>, env: &Envelope, interfaces: Option<(&Endpoint, &Endpoint)>) {
+    let side = |m: &mut Obj<'_>, key: &str, e: &Endpoint| {
+        if e.interface.is_some() || e.zone.is_some() {
+            m.obj(key, |s| {
+                if let Some(i) = &e.interface {
+                    s.obj("interface", |x| x.str("name", i));
+                }
+                s.opt_str("zone", e.zone.as_deref());
+            });
+        }
+    };
+    let obs = &env.observer;
+    o.obj("observer", |m| {
+        if let Some((_, dst)) = interfaces {
+            side(m, "egress", dst);
+        }
+        m.opt_str("hostname", obs.hostname.as_deref());
+        if let Some((src, _)) = interfaces {
+            side(m, "ingress", src);
+        }
+        if let Some(ip) = obs.ip {
+            m.arr("ip", |a| a.ip(ip));
+        }
+        m.opt_str("name", obs.name.as_deref());
+        m.str("product", &env.product);
+        m.opt_str("serial_number", obs.serial.as_deref());
+        m.str("type", "firewall");
+        m.str("vendor", &env.vendor);
+    });
+    o.obj("organization", |m| m.str("id", &env.tenant));
+}
+
+fn process(o: &mut Obj<'_>, env: &Envelope) {
+    if let Some(p) = &env.process {
+        o.obj("process", |m| {
+            m.opt_str("command_line", p.command_line.as_deref());
+            m.opt_str("executable", p.executable.as_deref());
+            if let Some(h) = &p.sha1 {
+                m.obj("hash", |x| x.str("sha1", h));
+            }
+            m.opt_str("name", p.name.as_deref());
+            m.opt_num("pid", p.pid);
+        });
     }
-    if let Some(l) = &e.location {
-        m.insert("geo".into(), geo_json(l));
+}
+
+fn threat(o: &mut Obj<'_>, env: &Envelope) {
+    if !env.enrichments.is_empty() {
+        o.obj("threat", |t| {
+            t.arr("enrichments", |a| {
+                for e in &env.enrichments {
+                    a.obj(|m| write_threat_enrichment(m, e));
+                }
+            })
+        });
+    }
+}
+
+fn endpoint(o: &mut Obj<'_>, e: &Endpoint, bytes: Option<u64>, packets: Option<u64>) {
+    match e.ip {
+        Some(ip) => o.ip("address", ip),
+        None => o.opt_str("address", e.hostname.as_deref()),
     }
     if let Some(a) = &e.autonomous_system {
-        m.insert("as".into(), as_json(a));
+        o.obj("as", |m| write_as(m, a));
     }
-    Value::Object(m)
+    o.opt_num("bytes", bytes);
+    o.opt_str("domain", e.hostname.as_deref());
+    if let Some(l) = &e.location {
+        o.obj("geo", |m| write_geo(m, l));
+    }
+    o.opt_ip("ip", e.ip);
+    if e.nat_ip.is_some() || e.nat_port.is_some() {
+        o.obj("nat", |m| {
+            m.opt_ip("ip", e.nat_ip);
+            m.opt_num("port", e.nat_port);
+        });
+    }
+    o.opt_num("packets", packets);
+    o.opt_num("port", e.port);
+    if let Some(u) = &e.user {
+        o.obj("user", |m| m.str("name", u));
+    } else if let Some(ow) = &e.owner {
+        o.obj("user", |m| write_owner(m, ow));
+    }
 }
 
-/// ECS `*.geo`.
-pub fn geo_json(l: &Location) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "country_iso_code", l.country.clone());
-    put(&mut m, "country_name", l.country_name.clone());
-    put(&mut m, "continent_name", l.continent.clone());
-    put(&mut m, "region_name", l.region.clone());
-    put(&mut m, "city_name", l.city.clone());
+fn write_geo(m: &mut Obj<'_>, l: &Location) {
+    m.opt_str("city_name", l.city.as_deref());
+    m.opt_str("continent_name", l.continent.as_deref());
+    m.opt_str("country_iso_code", l.country.as_deref());
+    m.opt_str("country_name", l.country_name.as_deref());
     if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
-        m.insert("location".into(), json!({"lat": lat, "lon": lon}));
+        m.obj("location", |x| {
+            x.f64("lat", lat);
+            x.f64("lon", lon);
+        });
     }
-    Value::Object(m)
+    m.opt_str("region_name", l.region.as_deref());
 }
 
-/// ECS `*.as`.
-pub fn as_json(a: &AutonomousSystem) -> Value {
-    let mut m = Map::new();
-    m.insert("number".into(), json!(a.number));
+fn write_as(m: &mut Obj<'_>, a: &AutonomousSystem) {
+    m.num("number", a.number);
     if let Some(n) = &a.name {
-        m.insert("organization".into(), json!({"name": n}));
+        m.obj("organization", |x| x.str("name", n));
     }
-    Value::Object(m)
 }
 
-/// ECS `*.user`; ECS has no department field, so it goes in `group.name`.
-pub fn owner_json(o: &Owner) -> Value {
-    let mut m = Map::new();
-    m.insert("name".into(), json!(o.name));
+fn write_owner(m: &mut Obj<'_>, o: &Owner) {
     if let Some(d) = &o.department {
-        m.insert("group".into(), json!({"name": d}));
+        m.obj("group", |x| x.str("name", d));
     }
-    Value::Object(m)
+    m.str("name", &o.name);
 }
 
-/// ECS `threat.enrichments[]` item.
-pub fn threat_enrichment_json(e: &Enrichment) -> Value {
+fn write_threat_enrichment(m: &mut Obj<'_>, e: &Enrichment) {
     let ind_type = match e.kind.as_str() {
         "ip" | "cidr" if e.value.contains(':') => "ipv6-addr",
         "ip" | "cidr" => "ipv4-addr",
         "url" => "url",
         _ => "domain-name",
     };
-    let mut ind = Map::new();
-    ind.insert("type".into(), json!(ind_type));
-    ind.insert("provider".into(), json!(e.feed));
-    match ind_type {
-        "url" => {
-            ind.insert("url".into(), json!({"full": e.value}));
+    m.obj("indicator", |ind| {
+        if let Some(c) = e.confidence {
+            ind.str("confidence", match c {
+                0..=29 => "Low",
+                30..=69 => "Medium",
+                _ => "High",
+            });
         }
-        "domain-name" => {
-            ind.insert("url".into(), json!({"domain": e.value}));
+        ind.opt_str("description", e.description.as_deref());
+        if !matches!(ind_type, "url" | "domain-name") {
+            ind.str("ip", &e.value);
         }
-        _ => {
-            ind.insert("ip".into(), json!(e.value));
+        ind.str("provider", &e.feed);
+        ind.str("type", ind_type);
+        match ind_type {
+            "url" => ind.obj("url", |u| u.str("full", &e.value)),
+            "domain-name" => ind.obj("url", |u| u.str("domain", &e.value)),
+            _ => {}
         }
-    }
-    if let Some(c) = e.confidence {
-        ind.insert("confidence".into(), json!(match c { 0..=29 => "Low", 30..=69 => "Medium", _ => "High" }));
-    }
-    put(&mut ind, "description", e.description.clone());
-    json!({"indicator": Value::Object(ind), "matched": {"atomic": e.value, "field": e.field, "type": "indicator_match_rule"}})
+    });
+    m.obj("matched", |x| {
+        x.str("atomic", &e.value);
+        x.str("field", &e.field);
+        x.str("type", "indicator_match_rule");
+    });
 }
 
-fn interfaces(m: &mut Map<String, Value>, src: &Endpoint, dst: &Endpoint) {
-    let Some(Value::Object(obs)) = m.get_mut("observer") else { return };
-    let mut side = |key: &str, e: &Endpoint| {
-        let mut s = Map::new();
-        if let Some(i) = &e.interface {
-            s.insert("interface".into(), json!({"name": i}));
-        }
-        put(&mut s, "zone", e.zone.clone());
-        if !s.is_empty() {
-            obs.insert(key.into(), Value::Object(s));
-        }
-    };
-    side("ingress", src);
-    side("egress", dst);
+/// ECS `*.geo`.
+pub fn geo_json(l: &Location) -> Value {
+    to_value(|m| write_geo(m, l))
 }
 
-fn network(proto: Option<u8>, direction: &str, bytes: Option<u64>, packets: Option<u64>, app: Option<&str>) -> Value {
-    let mut n = Map::new();
-    put(&mut n, "transport", proto.and_then(protocol_name));
-    put(&mut n, "iana_number", proto.map(|p| p.to_string()));
-    n.insert("direction".into(), json!(direction));
-    put(&mut n, "bytes", bytes);
-    put(&mut n, "packets", packets);
-    put(&mut n, "application", app.map(|a| a.to_ascii_lowercase()));
-    Value::Object(n)
+/// ECS `*.as`.
+pub fn as_json(a: &AutonomousSystem) -> Value {
+    to_value(|m| write_as(m, a))
+}
+
+/// ECS `*.user`; ECS has no department field, so it goes in `group.name`.
+pub fn owner_json(o: &Owner) -> Value {
+    to_value(|m| write_owner(m, o))
+}
+
+/// ECS `threat.enrichments[]` item.
+pub fn threat_enrichment_json(e: &Enrichment) -> Value {
+    to_value(|m| write_threat_enrichment(m, e))
+}
+
+fn network(o: &mut Obj<'_>, proto: Option<u8>, direction: &str, bytes: Option<u64>, packets: Option<u64>, app: Option<&str>, dns: bool) {
+    o.obj("network", |n| {
+        if let Some(app) = app {
+            if app.bytes().any(|c| c.is_ascii_uppercase()) {
+                n.str("application", &app.to_ascii_lowercase());
+            } else {
+                n.str("application", app);
+            }
+        }
+        n.opt_num("bytes", bytes);
+        n.str("direction", direction);
+        if let Some(p) = proto {
+            n.num_str("iana_number", p);
+        }
+        n.opt_num("packets", packets);
+        if dns {
+            n.str("protocol", "dns");
+        }
+        n.opt_str("transport", proto.and_then(protocol_name));
+    });
 }
 
 fn sum(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -206,18 +308,42 @@ fn sum(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-fn flow_to_ecs(f: &FlowEvent) -> Value {
+fn outcome(d: crate::event::Disposition) -> Option<&'static str> {
+    match (d.action_id(), d.is_denied()) {
+        (0, _) => None,
+        (_, true) => Some("failure"),
+        _ => Some("success"),
+    }
+}
+
+fn allowed_or_denied(d: crate::event::Disposition) -> Option<&'static str> {
+    if d.is_denied() {
+        Some("denied")
+    } else if d.action_id() == 1 {
+        Some("allowed")
+    } else {
+        None
+    }
+}
+
+fn flow(o: &mut Obj<'_>, f: &FlowEvent) {
     let env = &f.envelope;
-    let mut types = vec!["connection"];
+    let mut types: [&str; 3] = ["connection", "", ""];
+    let mut n = 1;
     match f.activity {
-        FlowActivity::Open => types.push("start"),
-        FlowActivity::Close | FlowActivity::Reset => types.push("end"),
+        FlowActivity::Open => {
+            types[n] = "start";
+            n += 1;
+        }
+        FlowActivity::Close | FlowActivity::Reset => {
+            types[n] = "end";
+            n += 1;
+        }
         _ => {}
     }
-    if f.disposition.is_denied() {
-        types.push("denied");
-    } else if f.disposition.action_id() == 1 {
-        types.push("allowed");
+    if let Some(t) = allowed_or_denied(f.disposition) {
+        types[n] = t;
+        n += 1;
     }
     let action = match f.activity {
         FlowActivity::Open => "flow-opened",
@@ -229,34 +355,26 @@ fn flow_to_ecs(f: &FlowEvent) -> Value {
         FlowActivity::Listen => "listen",
         FlowActivity::Unknown => "flow",
     };
-    let mut m = base(env, "flow", &types, Some(action));
-    if let Some(Value::Object(ev)) = m.get_mut("event") {
-        put(ev, "start", f.start_time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
-        put(ev, "end", f.end_time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
-        put(ev, "duration", f.duration_ms.map(|d| d.saturating_mul(1_000_000)));
-        put(ev, "reason", f.reason.clone());
-        if f.disposition.action_id() != 0 {
-            ev.insert("outcome".into(), json!(if f.disposition.is_denied() { "failure" } else { "success" }));
-        }
-    }
-    m.insert("source".into(), endpoint(&f.src, f.bytes_out, f.packets_out));
-    m.insert("destination".into(), endpoint(&f.dst, f.bytes_in, f.packets_in));
+    timestamp(o, env);
+    agent(o, env);
+    o.obj("destination", |m| endpoint(m, &f.dst, f.bytes_in, f.packets_in));
+    let x = EventExtra { kind: "flow", types: &types[..n], action, outcome: outcome(f.disposition), flow: Some(f) };
+    ecs_and_event(o, env, &x);
+    host(o, env);
+    logfetch_unmapped(o, env);
     let bytes = f.bytes_total.or(sum(f.bytes_out, f.bytes_in));
     let packets = f.packets_total.or(sum(f.packets_out, f.packets_in));
-    m.insert("network".into(), network(f.protocol_num, f.direction.ecs(), bytes, packets, f.application.as_deref()));
-    interfaces(&mut m, &f.src, &f.dst);
+    network(o, f.protocol_num, f.direction.ecs(), bytes, packets, f.application.as_deref(), false);
+    observer(o, env, Some((&f.src, &f.dst)));
+    process(o, env);
     if let Some(rule) = &f.rule {
-        m.insert("rule".into(), json!({"name": rule}));
+        o.obj("rule", |m| m.str("name", rule));
     }
+    o.obj("source", |m| endpoint(m, &f.src, f.bytes_out, f.packets_out));
+    threat(o, env);
     if let Some(u) = &f.user {
-        m.insert("user".into(), json!({"name": u}));
+        o.obj("user", |m| m.str("name", u));
     }
-    if let Some(sid) = &f.session_id {
-        if let Some(Value::Object(ev)) = m.get_mut("event") {
-            ev.insert("reference".into(), json!(sid));
-        }
-    }
-    Value::Object(m)
 }
 
 /// A query name split with the Public Suffix List.
@@ -283,80 +401,78 @@ pub fn split_domain(name: &str) -> DomainParts {
     DomainParts { registered_domain: registered, subdomain, top_level_domain: suffix }
 }
 
-fn dns_to_ecs(d: &DnsEvent) -> Value {
+fn dns(o: &mut Obj<'_>, d: &DnsEvent) {
     let env = &d.envelope;
-    let mut types = vec!["protocol"];
-    if d.disposition.is_denied() {
-        types.push("denied");
-    } else if d.disposition.action_id() == 1 {
-        types.push("allowed");
+    let mut types: [&str; 2] = ["protocol", ""];
+    let mut n = 1;
+    if let Some(t) = allowed_or_denied(d.disposition) {
+        types[n] = t;
+        n += 1;
     }
-    let mut m = base(env, "dns", &types, Some("dns-query"));
-    if let Some(Value::Object(ev)) = m.get_mut("event") {
-        if d.disposition.action_id() != 0 {
-            ev.insert("outcome".into(), json!(if d.disposition.is_denied() { "failure" } else { "success" }));
-        }
-    }
-    let mut q = Map::new();
-    q.insert("name".into(), json!(d.query_name));
-    put(&mut q, "type", d.query_type.clone());
-    put(&mut q, "class", d.query_class.clone());
-    let parts = split_domain(&d.query_name);
-    put(&mut q, "registered_domain", parts.registered_domain);
-    put(&mut q, "subdomain", parts.subdomain);
-    put(&mut q, "top_level_domain", parts.top_level_domain);
-    let mut dns = Map::new();
-    dns.insert("question".into(), Value::Object(q));
-    dns.insert(
-        "type".into(),
-        json!(if d.rcode.is_some() || !d.answers.is_empty() { "answer" } else { "query" }),
-    );
-    put(&mut dns, "id", d.transaction_id.map(|t| t.to_string()));
-    put(&mut dns, "response_code", d.rcode.map(rcode_ecs));
-    if !d.answers.is_empty() {
-        let answers: Vec<Value> = d
-            .answers
-            .iter()
-            .map(|a| {
-                let mut am = Map::new();
-                am.insert("data".into(), json!(a.data));
-                put(&mut am, "type", a.rtype.clone());
-                put(&mut am, "class", a.class.clone());
-                put(&mut am, "ttl", a.ttl);
-                am.insert("name".into(), json!(d.query_name));
-                Value::Object(am)
-            })
-            .collect();
-        let ips: Vec<Value> = d.answers.iter().filter(|a| a.data.parse::<std::net::IpAddr>().is_ok()).map(|a| json!(a.data)).collect();
-        dns.insert("answers".into(), Value::Array(answers));
-        if !ips.is_empty() {
-            dns.insert("resolved_ip".into(), Value::Array(ips));
-        }
-    }
-    m.insert("dns".into(), Value::Object(dns));
-    if !d.client.is_empty() {
-        m.insert("source".into(), endpoint(&d.client, None, None));
-    }
+    timestamp(o, env);
+    agent(o, env);
     if !d.server.is_empty() {
-        m.insert("destination".into(), endpoint(&d.server, None, None));
+        o.obj("destination", |m| endpoint(m, &d.server, None, None));
     }
-    let mut net = network(d.protocol_num, "unknown", None, None, None);
-    if let Value::Object(n) = &mut net {
-        n.insert("protocol".into(), json!("dns"));
-    }
-    m.insert("network".into(), net);
+    o.obj("dns", |dn| {
+        if !d.answers.is_empty() {
+            dn.arr("answers", |a| {
+                for ans in &d.answers {
+                    a.obj(|m| {
+                        m.opt_str("class", ans.class.as_deref());
+                        m.str("data", &ans.data);
+                        m.str("name", &d.query_name);
+                        m.opt_num("ttl", ans.ttl);
+                        m.opt_str("type", ans.rtype.as_deref());
+                    });
+                }
+            });
+        }
+        dn.opt_num_str("id", d.transaction_id);
+        let parts = split_domain(&d.query_name);
+        dn.obj("question", |q| {
+            q.opt_str("class", d.query_class.as_deref());
+            q.str("name", &d.query_name);
+            q.opt_str("registered_domain", parts.registered_domain.as_deref());
+            q.opt_str("subdomain", parts.subdomain.as_deref());
+            q.opt_str("top_level_domain", parts.top_level_domain.as_deref());
+            q.opt_str("type", d.query_type.as_deref());
+        });
+        if d.answers.iter().any(|a| a.data.parse::<std::net::IpAddr>().is_ok()) {
+            dn.arr("resolved_ip", |a| {
+                for ans in d.answers.iter().filter(|a| a.data.parse::<std::net::IpAddr>().is_ok()) {
+                    a.str(&ans.data);
+                }
+            });
+        }
+        if let Some(rc) = d.rcode {
+            dn.str("response_code", &rcode_ecs(rc));
+        }
+        dn.str("type", if d.rcode.is_some() || !d.answers.is_empty() { "answer" } else { "query" });
+    });
+    let x = EventExtra { kind: "dns", types: &types[..n], action: "dns-query", outcome: outcome(d.disposition), flow: None };
+    ecs_and_event(o, env, &x);
+    host(o, env);
+    logfetch_unmapped(o, env);
+    network(o, d.protocol_num, "unknown", None, None, None, true);
+    observer(o, env, None);
+    process(o, env);
     if let Some(rule) = &d.rule {
-        m.insert("rule".into(), json!({"name": rule}));
+        o.obj("rule", |m| m.str("name", rule));
     }
+    if !d.client.is_empty() {
+        o.obj("source", |m| endpoint(m, &d.client, None, None));
+    }
+    threat(o, env);
     if let Some(u) = &d.user {
-        m.insert("user".into(), json!({"name": u}));
+        o.obj("user", |m| m.str("name", u));
     }
-    Value::Object(m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use crate::event::fixtures;
 
     #[test]

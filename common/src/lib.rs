@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod ecs;
 pub mod event;
+pub mod json;
 pub mod spool;
 pub mod text;
 pub mod ocsf;
@@ -36,7 +37,16 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Encodes one event in the chosen format.
+/// Appends one event in the chosen format to `buf` (no newline): the hot path for sinks and
+/// `logfetch parse`.
+pub fn write_event(buf: &mut Vec<u8>, event: &event::Event, format: Format) {
+    match format {
+        Format::Ocsf => ocsf::write_ocsf(buf, event),
+        Format::Ecs => ecs::write_ecs(buf, event),
+    }
+}
+
+/// Encodes one event in the chosen format as a `Value` (tests, validation, previews).
 pub fn encode(event: &event::Event, format: Format) -> serde_json::Value {
     match format {
         Format::Ocsf => ocsf::to_ocsf(event),

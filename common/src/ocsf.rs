@@ -2,10 +2,15 @@
 //!
 //! The class, activity and enum numbers follow `../shared/ocsf/1.3.0` (`events/network/*.json`,
 //! `dictionary.json`); `validate` checks what this module writes against the same facts.
+//!
+//! Events are written straight into a byte buffer ([`write_ocsf`]); [`to_ocsf`] parses that back
+//! into a `Value` for callers off the hot path (tests, the validator, enrichment previews). Keys are
+//! written in sorted order, so the output is the same as a sorted map would give.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use crate::event::{AutonomousSystem, DnsEvent, Endpoint, Enrichment, Envelope, Event, FlowEvent, Location, Observer, Owner, protocol_name, rcode_caption};
+use crate::event::{AutonomousSystem, Disposition, DnsEvent, Endpoint, Enrichment, Envelope, Event, FlowEvent, Location, Observer, Owner, protocol_name, rcode_caption};
+use crate::json::{Obj, to_value};
 
 /// The OCSF version every event declares in `metadata.version`.
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -15,285 +20,385 @@ pub const CLASS_DNS_ACTIVITY: u32 = 4003;
 
 /// Encodes an event as an OCSF object.
 pub fn to_ocsf(event: &Event) -> Value {
+    let mut buf = Vec::with_capacity(1024);
+    write_ocsf(&mut buf, event);
+    serde_json::from_slice(&buf).expect("the OCSF writer produces valid JSON")
+}
+
+/// Appends the OCSF JSON of `event` (one object, no newline) to `buf`.
+pub fn write_ocsf(buf: &mut Vec<u8>, event: &Event) {
+    let mut o = Obj::begin(buf);
     match event {
-        Event::Flow(f) => flow_to_ocsf(f),
-        Event::Dns(d) => dns_to_ocsf(d),
+        Event::Flow(f) => flow(&mut o, f),
+        Event::Dns(d) => dns(&mut o, d),
+    }
+    o.end();
+}
+
+fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn disposition(o: &mut Obj<'_>, d: Disposition) {
+    o.str("action", d.action_caption());
+    o.num("action_id", d.action_id());
+}
+
+fn activity(o: &mut Obj<'_>, id: u8, caption: &str) {
+    o.num("activity_id", id);
+    o.str("activity_name", caption);
+}
+
+fn actor(o: &mut Obj<'_>, user: Option<&str>, env: &Envelope) {
+    if user.is_none() && env.process.is_none() {
+        return;
+    }
+    o.obj("actor", |a| {
+        if let Some(p) = &env.process {
+            a.obj("process", |m| process(m, p));
+        }
+        if let Some(u) = user {
+            a.obj("user", |m| m.str("name", u));
+        }
+    });
+}
+
+fn class(o: &mut Obj<'_>, class_uid: u32, class_name: &str) {
+    o.str("category_name", "Network Activity");
+    o.num("category_uid", CATEGORY_NETWORK);
+    o.str("class_name", class_name);
+    o.num("class_uid", class_uid);
+}
+
+fn device(o: &mut Obj<'_>, env: &Envelope) {
+    if let Some(h) = &env.host {
+        o.obj("device", |m| host_device(m, h));
+    } else if !env.observer.is_empty() {
+        o.obj("device", |m| observer(m, &env.observer));
     }
 }
 
-fn ms(t: chrono::DateTime<chrono::Utc>) -> Value {
-    Value::from(t.timestamp_millis())
+fn disposition_tail(o: &mut Obj<'_>, d: Disposition) {
+    o.str("disposition", d.caption());
+    o.num("disposition_id", d.disposition_id());
 }
 
-fn put<V: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<V>) {
-    if let Some(v) = v {
-        m.insert(k.to_string(), v.into());
+fn enrichments(o: &mut Obj<'_>, env: &Envelope) {
+    if !env.enrichments.is_empty() {
+        o.arr("enrichments", |a| {
+            for e in &env.enrichments {
+                a.obj(|m| enrichment(m, e));
+            }
+        });
     }
 }
 
-fn header(m: &mut Map<String, Value>, class_uid: u32, class_name: &str, activity_id: u8, activity: &str, env: &Envelope) {
-    m.insert("category_uid".into(), json!(CATEGORY_NETWORK));
-    m.insert("category_name".into(), json!("Network Activity"));
-    m.insert("class_uid".into(), json!(class_uid));
-    m.insert("class_name".into(), json!(class_name));
-    m.insert("activity_id".into(), json!(activity_id));
-    m.insert("activity_name".into(), json!(activity));
-    m.insert("type_uid".into(), json!(class_uid as u64 * 100 + activity_id as u64));
-    m.insert("type_name".into(), json!(format!("{class_name}: {activity}")));
-    m.insert("severity_id".into(), json!(env.severity.id()));
-    m.insert("severity".into(), json!(env.severity.caption()));
-    m.insert("time".into(), ms(env.time));
+fn metadata(o: &mut Obj<'_>, env: &Envelope, log_name: &str, profiles: &[&str]) {
+    o.obj("metadata", |md| {
+        md.opt_str("correlation_uid", env.vendor_event_id.as_deref());
+        md.opt_str("event_code", env.event_code.as_deref());
+        md.str("log_name", log_name);
+        md.str("log_provider", &env.connector);
+        md.opt_str("original_time", env.original_time.as_deref());
+        md.obj("product", |p| {
+            p.str("name", &env.product);
+            p.str("vendor_name", &env.vendor);
+        });
+        if !profiles.is_empty() {
+            md.arr("profiles", |a| profiles.iter().for_each(|p| a.str(p)));
+        }
+        md.str("tenant_uid", &env.tenant);
+        md.str("uid", &env.event_id);
+        md.str("version", OCSF_VERSION);
+    });
 }
 
-fn metadata(env: &Envelope, log_name: &str, profiles: &[&str]) -> Value {
-    let mut md = Map::new();
-    md.insert("version".into(), json!(OCSF_VERSION));
-    md.insert(
-        "product".into(),
-        json!({"vendor_name": env.vendor, "name": env.product}),
-    );
-    md.insert("uid".into(), json!(env.event_id));
-    md.insert("tenant_uid".into(), json!(env.tenant));
-    md.insert("log_name".into(), json!(log_name));
-    md.insert("log_provider".into(), json!(env.connector));
-    put(&mut md, "original_time", env.original_time.clone());
-    put(&mut md, "event_code", env.event_code.clone());
-    if let Some(id) = &env.vendor_event_id {
-        md.insert("correlation_uid".into(), json!(id));
-    }
-    if !profiles.is_empty() {
-        md.insert("profiles".into(), json!(profiles));
-    }
-    Value::Object(md)
+fn severity(o: &mut Obj<'_>, env: &Envelope) {
+    o.str("severity", env.severity.caption());
+    o.num("severity_id", env.severity.id());
 }
 
-fn endpoint(e: &Endpoint) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "ip", e.ip.map(|ip| ip.to_string()));
-    put(&mut m, "port", e.port);
-    put(&mut m, "hostname", e.hostname.clone());
-    put(&mut m, "interface_name", e.interface.clone());
-    put(&mut m, "zone", e.zone.clone());
-    if let Some(u) = &e.user {
-        m.insert("owner".into(), json!({"name": u}));
-    } else if let Some(o) = &e.owner {
-        m.insert("owner".into(), owner_json(o));
+fn type_fields(o: &mut Obj<'_>, class_uid: u32, class_name: &str, activity_id: u8, activity: &str) {
+    o.fmt("type_name", format_args!("{class_name}: {activity}"));
+    o.num("type_uid", class_uid as u64 * 100 + activity_id as u64);
+}
+
+/// `unmapped`: the vendor's own fields plus what the encoder adds (NAT, a rule without a
+/// disposition), in key order; an added key replaces a vendor field of the same name.
+fn unmapped(o: &mut Obj<'_>, env: &Envelope, extra: &mut [(&'static str, Extra<'_>)]) {
+    if env.unmapped.is_empty() && extra.is_empty() {
+        return;
     }
-    if let Some(l) = &e.location {
-        m.insert("location".into(), location_json(l));
+    extra.sort_unstable_by_key(|e| e.0);
+    o.obj("unmapped", |m| {
+        let mut vendor = env.unmapped.iter().peekable();
+        let mut added = extra.iter().peekable();
+        loop {
+            match (vendor.peek(), added.peek()) {
+                (None, None) => break,
+                (Some((vk, _)), Some((ak, _))) if vk.as_str() >= *ak => {
+                    if vk.as_str() == *ak {
+                        vendor.next();
+                    }
+                    let (k, v) = added.next().expect("peeked");
+                    v.write(m, k);
+                }
+                (Some(_), _) => {
+                    let (k, v) = vendor.next().expect("peeked");
+                    m.dyn_value(k, v);
+                }
+                (None, Some(_)) => {
+                    let (k, v) = added.next().expect("peeked");
+                    v.write(m, k);
+                }
+            }
+        }
+    });
+}
+
+/// A value the encoder adds to `unmapped`.
+enum Extra<'a> {
+    Ip(std::net::IpAddr),
+    Port(u16),
+    Str(&'a str),
+}
+
+impl Extra<'_> {
+    fn write(&self, o: &mut Obj<'_>, k: &'static str) {
+        match self {
+            Extra::Ip(ip) => o.ip(k, *ip),
+            Extra::Port(p) => o.num(k, *p),
+            Extra::Str(s) => o.str(k, s),
+        }
     }
+}
+
+/// NAT addresses after translation.
+fn nat_extras<'a>(src: &Endpoint, dst: &Endpoint, out: &mut Vec<(&'static str, Extra<'a>)>) {
+    if let Some(ip) = dst.nat_ip {
+        out.push(("dst_nat_ip", Extra::Ip(ip)));
+    }
+    if let Some(p) = dst.nat_port {
+        out.push(("dst_nat_port", Extra::Port(p)));
+    }
+    if let Some(ip) = src.nat_ip {
+        out.push(("src_nat_ip", Extra::Ip(ip)));
+    }
+    if let Some(p) = src.nat_port {
+        out.push(("src_nat_port", Extra::Port(p)));
+    }
+}
+
+fn endpoint(o: &mut Obj<'_>, e: &Endpoint) {
     if let Some(a) = &e.autonomous_system {
-        m.insert("autonomous_system".into(), as_json(a));
+        o.obj("autonomous_system", |m| write_as(m, a));
     }
-    Value::Object(m)
+    o.opt_str("hostname", e.hostname.as_deref());
+    o.opt_str("interface_name", e.interface.as_deref());
+    o.opt_ip("ip", e.ip);
+    if let Some(l) = &e.location {
+        o.obj("location", |m| write_location(m, l));
+    }
+    if let Some(u) = &e.user {
+        o.obj("owner", |m| m.str("name", u));
+    } else if let Some(ow) = &e.owner {
+        o.obj("owner", |m| write_owner(m, ow));
+    }
+    o.opt_num("port", e.port);
+    o.opt_str("zone", e.zone.as_deref());
+}
+
+fn write_location(m: &mut Obj<'_>, l: &Location) {
+    m.opt_str("city", l.city.as_deref());
+    m.opt_str("continent", l.continent.as_deref());
+    let coords = l.lat.zip(l.lon);
+    if let Some((lat, lon)) = coords {
+        m.arr("coordinates", |a| {
+            a.f64(lon);
+            a.f64(lat);
+        });
+    }
+    m.opt_str("country", l.country.as_deref());
+    if let Some((lat, lon)) = coords {
+        m.f64("lat", lat);
+        m.f64("long", lon);
+    }
+    m.opt_str("region", l.region.as_deref());
+}
+
+fn write_as(m: &mut Obj<'_>, a: &AutonomousSystem) {
+    m.opt_str("name", a.name.as_deref());
+    m.num("number", a.number);
+}
+
+fn write_owner(m: &mut Obj<'_>, o: &Owner) {
+    m.str("name", &o.name);
+    if let Some(d) = &o.department {
+        m.obj("org", |g| g.str("ou_name", d));
+    }
+    m.str("type", "User");
+    m.num("type_id", 1u8);
+}
+
+fn enrichment(m: &mut Obj<'_>, e: &Enrichment) {
+    m.obj("data", |d| {
+        d.opt_num("confidence", e.confidence);
+        d.str("indicator", &e.indicator);
+        d.str("indicator_type", &e.kind);
+        d.str("matched_by", &e.matched_by);
+        if let Some(t) = e.valid_until {
+            d.str("valid_until", &t.to_rfc3339());
+        }
+    });
+    m.str("name", &e.field);
+    m.str("provider", &e.feed);
+    m.opt_str("short_desc", e.description.as_deref());
+    m.str("type", "threat_intel");
+    m.str("value", &e.value);
 }
 
 /// OCSF `location`.
 pub fn location_json(l: &Location) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "country", l.country.clone());
-    put(&mut m, "continent", l.continent.clone());
-    put(&mut m, "region", l.region.clone());
-    put(&mut m, "city", l.city.clone());
-    if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
-        m.insert("lat".into(), json!(lat));
-        m.insert("long".into(), json!(lon));
-        m.insert("coordinates".into(), json!([lon, lat]));
-    }
-    Value::Object(m)
+    to_value(|m| write_location(m, l))
 }
 
 /// OCSF `autonomous_system`.
 pub fn as_json(a: &AutonomousSystem) -> Value {
-    let mut m = Map::new();
-    m.insert("number".into(), json!(a.number));
-    put(&mut m, "name", a.name.clone());
-    Value::Object(m)
+    to_value(|m| write_as(m, a))
 }
 
 /// OCSF `user` for an endpoint's owner; the department is the user's organisational unit.
 pub fn owner_json(o: &Owner) -> Value {
-    let mut m = Map::new();
-    m.insert("name".into(), json!(o.name));
-    m.insert("type_id".into(), json!(1));
-    m.insert("type".into(), json!("User"));
-    if let Some(d) = &o.department {
-        m.insert("org".into(), json!({"ou_name": d}));
-    }
-    Value::Object(m)
+    to_value(|m| write_owner(m, o))
 }
 
 /// OCSF `enrichment` for a threat-intelligence match.
 pub fn enrichment_json(e: &Enrichment) -> Value {
-    let mut data = Map::new();
-    data.insert("indicator".into(), json!(e.indicator));
-    data.insert("indicator_type".into(), json!(e.kind));
-    data.insert("matched_by".into(), json!(e.matched_by));
-    put(&mut data, "confidence", e.confidence);
-    put(&mut data, "valid_until", e.valid_until.map(|t| t.to_rfc3339()));
-    let mut m = Map::new();
-    m.insert("name".into(), json!(e.field));
-    m.insert("value".into(), json!(e.value));
-    m.insert("type".into(), json!("threat_intel"));
-    m.insert("provider".into(), json!(e.feed));
-    put(&mut m, "short_desc", e.description.clone());
-    m.insert("data".into(), Value::Object(data));
-    Value::Object(m)
+    to_value(|m| enrichment(m, e))
 }
 
-fn device(o: &Observer) -> Value {
-    let mut m = Map::new();
-    m.insert("type_id".into(), json!(9));
-    m.insert("type".into(), json!("Firewall"));
-    put(&mut m, "hostname", o.hostname.clone());
-    put(&mut m, "ip", o.ip.map(|ip| ip.to_string()));
-    put(&mut m, "uid", o.serial.clone());
-    put(&mut m, "name", o.name.clone());
-    Value::Object(m)
+fn observer(m: &mut Obj<'_>, o: &Observer) {
+    m.opt_str("hostname", o.hostname.as_deref());
+    m.opt_ip("ip", o.ip);
+    m.opt_str("name", o.name.as_deref());
+    m.str("type", "Firewall");
+    m.num("type_id", 9u8);
+    m.opt_str("uid", o.serial.as_deref());
 }
 
-fn nat(m: &mut Map<String, Value>, src: &Endpoint, dst: &Endpoint) {
-    let mut n = Map::new();
-    put(&mut n, "src_nat_ip", src.nat_ip.map(|i| i.to_string()));
-    put(&mut n, "src_nat_port", src.nat_port);
-    put(&mut n, "dst_nat_ip", dst.nat_ip.map(|i| i.to_string()));
-    put(&mut n, "dst_nat_port", dst.nat_port);
-    for (k, v) in n {
-        m.insert(k, v);
-    }
-}
-
-fn host_device(h: &crate::event::HostContext) -> Value {
-    let mut m = Map::new();
-    m.insert("type_id".into(), json!(0));
-    put(&mut m, "hostname", h.name.clone());
-    put(&mut m, "uid", h.agent_id.clone());
-    put(&mut m, "ip", h.ip.map(|i| i.to_string()));
-    if let Some(os) = &h.os {
-        m.insert("os".into(), json!({"name": os, "type_id": 0}));
-    }
+fn host_device(m: &mut Obj<'_>, h: &crate::event::HostContext) {
+    m.opt_str("hostname", h.name.as_deref());
+    m.opt_ip("ip", h.ip);
     if let Some(site) = &h.site {
-        m.insert("org".into(), json!({"name": site}));
+        m.obj("org", |g| g.str("name", site));
     }
-    Value::Object(m)
+    if let Some(os) = &h.os {
+        m.obj("os", |g| {
+            g.str("name", os);
+            g.num("type_id", 0u8);
+        });
+    }
+    m.num("type_id", 0u8);
+    m.opt_str("uid", h.agent_id.as_deref());
 }
 
-fn process(p: &crate::event::ProcessContext) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "name", p.name.clone());
-    put(&mut m, "pid", p.pid);
-    put(&mut m, "cmd_line", p.command_line.clone());
+fn process(m: &mut Obj<'_>, p: &crate::event::ProcessContext) {
+    m.opt_str("cmd_line", p.command_line.as_deref());
     if p.executable.is_some() || p.sha1.is_some() {
-        let mut f = Map::new();
-        f.insert("name".into(), json!(p.executable.as_deref().and_then(|e| e.rsplit(['\\', '/']).next()).or(p.name.as_deref()).unwrap_or("")));
-        f.insert("type_id".into(), json!(1));
-        put(&mut f, "path", p.executable.clone());
-        if let Some(h) = &p.sha1 {
-            f.insert("hashes".into(), json!([{"algorithm_id": 2, "algorithm": "SHA-1", "value": h}]));
-        }
-        m.insert("file".into(), Value::Object(f));
+        m.obj("file", |f| {
+            if let Some(h) = &p.sha1 {
+                f.arr("hashes", |a| {
+                    a.obj(|x| {
+                        x.str("algorithm", "SHA-1");
+                        x.num("algorithm_id", 2u8);
+                        x.str("value", h);
+                    })
+                });
+            }
+            let name = p.executable.as_deref().and_then(|e| e.rsplit(['\\', '/']).next()).or(p.name.as_deref()).unwrap_or("");
+            f.str("name", name);
+            f.opt_str("path", p.executable.as_deref());
+            f.num("type_id", 1u8);
+        });
     }
+    m.opt_str("name", p.name.as_deref());
+    m.opt_num("pid", p.pid);
     if let Some(u) = &p.user {
-        m.insert("user".into(), json!({"name": u}));
-    }
-    Value::Object(m)
-}
-
-fn finish(m: &mut Map<String, Value>, env: &Envelope, unmapped: Map<String, Value>) {
-    if let Some(raw) = &env.raw {
-        m.insert("raw_data".into(), json!(raw));
-    }
-    if let Some(h) = &env.host {
-        m.insert("device".into(), host_device(h));
-    } else if !env.observer.is_empty() {
-        m.insert("device".into(), device(&env.observer));
-    }
-    if let Some(p) = &env.process {
-        let actor = m.entry("actor").or_insert_with(|| json!({}));
-        if let Value::Object(a) = actor {
-            a.insert("process".into(), process(p));
-        }
-    }
-    if !env.enrichments.is_empty() {
-        m.insert("enrichments".into(), Value::Array(env.enrichments.iter().map(enrichment_json).collect()));
-    }
-    if !unmapped.is_empty() {
-        m.insert("unmapped".into(), Value::Object(unmapped));
+        m.obj("user", |x| x.str("name", u));
     }
 }
 
-fn profiles_for(env: &Envelope, has_user: bool, has_disposition: bool) -> Vec<&'static str> {
-    let mut p = Vec::new();
-    if !env.observer.is_empty() || has_user || env.host.is_some() || env.process.is_some() {
-        p.push("host");
+fn profiles_for(env: &Envelope, has_user: bool, has_disposition: bool) -> &'static [&'static str] {
+    let host = !env.observer.is_empty() || has_user || env.host.is_some() || env.process.is_some();
+    match (host, has_disposition) {
+        (true, true) => &["host", "security_control"],
+        (true, false) => &["host"],
+        (false, true) => &["security_control"],
+        (false, false) => &[],
     }
-    if has_disposition {
-        p.push("security_control");
-    }
-    p
 }
 
-fn flow_to_ocsf(f: &FlowEvent) -> Value {
+fn sum(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    }
+}
+
+fn flow(o: &mut Obj<'_>, f: &FlowEvent) {
     let env = &f.envelope;
-    let mut m = Map::new();
-    header(&mut m, CLASS_NETWORK_ACTIVITY, "Network Activity", f.activity.id(), f.activity.caption(), env);
-    let has_disp = f.disposition != crate::event::Disposition::Unknown;
-    m.insert("metadata".into(), metadata(env, "flow", &profiles_for(env, f.user.is_some(), has_disp)));
-    put(&mut m, "start_time", f.start_time.map(ms));
-    put(&mut m, "end_time", f.end_time.map(ms));
-    put(&mut m, "duration", f.duration_ms);
-    m.insert("src_endpoint".into(), endpoint(&f.src));
-    m.insert("dst_endpoint".into(), endpoint(&f.dst));
-
-    let mut ci = Map::new();
-    ci.insert("direction_id".into(), json!(f.direction.id()));
-    ci.insert("direction".into(), json!(f.direction.caption()));
-    put(&mut ci, "protocol_num", f.protocol_num);
-    put(&mut ci, "protocol_name", f.protocol_num.and_then(protocol_name));
-    let ver = f.src.ip.or(f.dst.ip).map(|ip| if ip.is_ipv4() { 4 } else { 6 });
-    put(&mut ci, "protocol_ver_id", ver);
-    put(&mut ci, "uid", f.session_id.clone());
-    m.insert("connection_info".into(), Value::Object(ci));
-
-    let mut tr = Map::new();
-    put(&mut tr, "bytes_out", f.bytes_out);
-    put(&mut tr, "bytes_in", f.bytes_in);
-    put(&mut tr, "packets_out", f.packets_out);
-    put(&mut tr, "packets_in", f.packets_in);
-    let bytes = f.bytes_total.or(match (f.bytes_out, f.bytes_in) {
-        (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-    });
-    let packets = f.packets_total.or(match (f.packets_out, f.packets_in) {
-        (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-    });
-    put(&mut tr, "bytes", bytes);
-    put(&mut tr, "packets", packets);
-    if !tr.is_empty() {
-        m.insert("traffic".into(), Value::Object(tr));
-    }
+    let has_disp = f.disposition != Disposition::Unknown;
+    let (id, caption) = (f.activity.id(), f.activity.caption());
     if has_disp {
-        m.insert("action_id".into(), json!(f.disposition.action_id()));
-        m.insert("action".into(), json!(f.disposition.action_caption()));
-        m.insert("disposition_id".into(), json!(f.disposition.disposition_id()));
-        m.insert("disposition".into(), json!(f.disposition.caption()));
-        if let Some(rule) = &f.rule {
-            m.insert("firewall_rule".into(), json!({"name": rule}));
-        }
+        disposition(o, f.disposition);
     }
-    put(&mut m, "app_name", f.application.clone());
-    put(&mut m, "status_detail", f.reason.clone());
-    if let Some(u) = &f.user {
-        m.insert("actor".into(), json!({"user": {"name": u}}));
+    activity(o, id, caption);
+    actor(o, f.user.as_deref(), env);
+    o.opt_str("app_name", f.application.as_deref());
+    class(o, CLASS_NETWORK_ACTIVITY, "Network Activity");
+    o.obj("connection_info", |ci| {
+        ci.str("direction", f.direction.caption());
+        ci.num("direction_id", f.direction.id());
+        ci.opt_str("protocol_name", f.protocol_num.and_then(protocol_name));
+        ci.opt_num("protocol_num", f.protocol_num);
+        ci.opt_num("protocol_ver_id", f.src.ip.or(f.dst.ip).map(|ip| if ip.is_ipv4() { 4u8 } else { 6 }));
+        ci.opt_str("uid", f.session_id.as_deref());
+    });
+    device(o, env);
+    if has_disp {
+        disposition_tail(o, f.disposition);
     }
-    let mut unmapped = env.unmapped.clone();
-    nat(&mut unmapped, &f.src, &f.dst);
+    o.obj("dst_endpoint", |m| endpoint(m, &f.dst));
+    o.opt_num("duration", f.duration_ms);
+    o.opt_num("end_time", f.end_time.map(ms));
+    enrichments(o, env);
+    if let (true, Some(rule)) = (has_disp, &f.rule) {
+        o.obj("firewall_rule", |m| m.str("name", rule));
+    }
+    metadata(o, env, "flow", profiles_for(env, f.user.is_some(), has_disp));
+    o.opt_str("raw_data", env.raw.as_deref());
+    severity(o, env);
+    o.obj("src_endpoint", |m| endpoint(m, &f.src));
+    o.opt_num("start_time", f.start_time.map(ms));
+    o.opt_str("status_detail", f.reason.as_deref());
+    o.num("time", ms(env.time));
+    let bytes = f.bytes_total.or(sum(f.bytes_out, f.bytes_in));
+    let packets = f.packets_total.or(sum(f.packets_out, f.packets_in));
+    o.obj_nonempty("traffic", |t| {
+        t.opt_num("bytes", bytes);
+        t.opt_num("bytes_in", f.bytes_in);
+        t.opt_num("bytes_out", f.bytes_out);
+        t.opt_num("packets", packets);
+        t.opt_num("packets_in", f.packets_in);
+        t.opt_num("packets_out", f.packets_out);
+    });
+    type_fields(o, CLASS_NETWORK_ACTIVITY, "Network Activity", id, caption);
+    let mut extra = Vec::new();
+    nat_extras(&f.src, &f.dst, &mut extra);
     if let (Some(rule), false) = (&f.rule, has_disp) {
-        unmapped.insert("rule".into(), json!(rule));
+        extra.push(("rule", Extra::Str(rule)));
     }
-    finish(&mut m, env, unmapped);
-    Value::Object(m)
+    unmapped(o, env, &mut extra);
 }
 
 /// OCSF `rcode_id`: the RCODE when OCSF enumerates it, else 99 (Other).
@@ -304,68 +409,78 @@ pub fn rcode_id(code: u16) -> u16 {
     }
 }
 
-fn dns_to_ocsf(d: &DnsEvent) -> Value {
+fn dns(o: &mut Obj<'_>, d: &DnsEvent) {
     let env = &d.envelope;
-    let mut m = Map::new();
-    header(&mut m, CLASS_DNS_ACTIVITY, "DNS Activity", d.activity.id(), d.activity.caption(), env);
-    let has_disp = d.disposition != crate::event::Disposition::Unknown;
-    m.insert("metadata".into(), metadata(env, "dns", &profiles_for(env, d.user.is_some(), has_disp)));
-    let mut q = Map::new();
-    q.insert("hostname".into(), json!(d.query_name));
-    put(&mut q, "type", d.query_type.clone());
-    put(&mut q, "class", d.query_class.clone());
-    put(&mut q, "packet_uid", d.transaction_id);
-    m.insert("query".into(), Value::Object(q));
+    let has_disp = d.disposition != Disposition::Unknown;
+    let (id, caption) = (d.activity.id(), d.activity.caption());
+    if has_disp {
+        disposition(o, d.disposition);
+    }
+    activity(o, id, caption);
+    actor(o, d.user.as_deref(), env);
     if !d.answers.is_empty() {
-        let answers: Vec<Value> = d
-            .answers
-            .iter()
-            .map(|a| {
-                let mut am = Map::new();
-                am.insert("rdata".into(), json!(a.data));
-                put(&mut am, "type", a.rtype.clone());
-                put(&mut am, "class", a.class.clone());
-                put(&mut am, "ttl", a.ttl);
-                Value::Object(am)
-            })
-            .collect();
-        m.insert("answers".into(), Value::Array(answers));
+        o.arr("answers", |a| {
+            for ans in &d.answers {
+                a.obj(|m| {
+                    m.opt_str("class", ans.class.as_deref());
+                    m.str("rdata", &ans.data);
+                    m.opt_num("ttl", ans.ttl);
+                    m.opt_str("type", ans.rtype.as_deref());
+                });
+            }
+        });
     }
-    if let Some(code) = d.rcode {
-        let id = rcode_id(code);
-        m.insert("rcode_id".into(), json!(id));
-        m.insert("rcode".into(), json!(if id == 99 { format!("{code}") } else { rcode_caption(code).to_string() }));
+    class(o, CLASS_DNS_ACTIVITY, "DNS Activity");
+    if let Some(p) = d.protocol_num {
+        o.obj("connection_info", |ci| {
+            ci.str("direction", "Unknown");
+            ci.num("direction_id", 0u8);
+            match protocol_name(p) {
+                Some(n) => ci.str("protocol_name", n),
+                None => ci.null("protocol_name"),
+            }
+            ci.num("protocol_num", p);
+        });
     }
-    if !d.client.is_empty() {
-        m.insert("src_endpoint".into(), endpoint(&d.client));
+    device(o, env);
+    if has_disp {
+        disposition_tail(o, d.disposition);
     }
     if !d.server.is_empty() {
-        m.insert("dst_endpoint".into(), endpoint(&d.server));
+        o.obj("dst_endpoint", |m| endpoint(m, &d.server));
     }
-    if let Some(p) = d.protocol_num {
-        m.insert(
-            "connection_info".into(),
-            json!({"direction_id": 0, "direction": "Unknown", "protocol_num": p, "protocol_name": protocol_name(p)}),
-        );
+    enrichments(o, env);
+    if let (true, Some(rule)) = (has_disp, &d.rule) {
+        o.obj("firewall_rule", |m| m.str("name", rule));
     }
-    if has_disp {
-        m.insert("action_id".into(), json!(d.disposition.action_id()));
-        m.insert("action".into(), json!(d.disposition.action_caption()));
-        m.insert("disposition_id".into(), json!(d.disposition.disposition_id()));
-        m.insert("disposition".into(), json!(d.disposition.caption()));
-        if let Some(rule) = &d.rule {
-            m.insert("firewall_rule".into(), json!({"name": rule}));
+    metadata(o, env, "dns", profiles_for(env, d.user.is_some(), has_disp));
+    o.obj("query", |q| {
+        q.opt_str("class", d.query_class.as_deref());
+        q.str("hostname", &d.query_name);
+        q.opt_num("packet_uid", d.transaction_id);
+        q.opt_str("type", d.query_type.as_deref());
+    });
+    o.opt_str("raw_data", env.raw.as_deref());
+    if let Some(code) = d.rcode {
+        let rid = rcode_id(code);
+        if rid == 99 {
+            o.fmt("rcode", format_args!("{code}"));
+        } else {
+            o.str("rcode", rcode_caption(code));
         }
+        o.num("rcode_id", rid);
     }
-    let mut unmapped = env.unmapped.clone();
-    if let Some(u) = &d.user {
-        m.insert("actor".into(), json!({"user": {"name": u}}));
+    severity(o, env);
+    if !d.client.is_empty() {
+        o.obj("src_endpoint", |m| endpoint(m, &d.client));
     }
+    o.num("time", ms(env.time));
+    type_fields(o, CLASS_DNS_ACTIVITY, "DNS Activity", id, caption);
+    let mut extra = Vec::new();
     if let (Some(rule), false) = (&d.rule, has_disp) {
-        unmapped.insert("rule".into(), json!(rule));
+        extra.push(("rule", Extra::Str(rule)));
     }
-    finish(&mut m, env, unmapped);
-    Value::Object(m)
+    unmapped(o, env, &mut extra);
 }
 
 #[cfg(test)]

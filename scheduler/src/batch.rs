@@ -80,9 +80,8 @@ pub fn build_batches(
     };
     for (i, ev) in events.iter().enumerate() {
         for (fmt, buf) in encoded.iter_mut() {
-            // Writing JSON into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *buf, &logfetch_common::encode(ev, *fmt));
-            let _ = buf.write_all(b"\n");
+            logfetch_common::write_event(buf, ev, *fmt);
+            buf.push(b'\n');
         }
         ids.push(ev.envelope().event_id.clone());
         times.push(ev.envelope().time.timestamp_millis());

@@ -52,6 +52,9 @@ impl From<FormatArg> for Format {
     }
 }
 
+/// Encoded output is handed to the writer in chunks of about this many bytes.
+const OUT_CHUNK: usize = 256 * 1024;
+
 /// Counts of one parse run.
 #[derive(Debug, Default, Clone)]
 pub struct ParseStats {
@@ -76,6 +79,8 @@ pub fn parse_stream(
 ) -> anyhow::Result<()> {
     let mut line = String::new();
     let mut lineno = 0u64;
+    // Events are encoded into one buffer and written out in large chunks.
+    let mut buf: Vec<u8> = Vec::with_capacity(OUT_CHUNK + 8192);
     loop {
         line.clear();
         let n = match input.read_line(&mut line) {
@@ -104,9 +109,13 @@ pub fn parse_stream(
         match parser.parse(record, ctx) {
             ParseOutcome::Events(events) => {
                 for ev in &events {
-                    serde_json::to_writer(&mut *out, &logfetch_common::encode(ev, format))?;
-                    out.write_all(b"\n")?;
+                    logfetch_common::write_event(&mut buf, ev, format);
+                    buf.push(b'\n');
                     stats.emitted += 1;
+                }
+                if buf.len() >= OUT_CHUNK {
+                    out.write_all(&buf)?;
+                    buf.clear();
                 }
             }
             ParseOutcome::Skipped { reason } => {
@@ -119,6 +128,7 @@ pub fn parse_stream(
             }
         }
     }
+    out.write_all(&buf)?;
     Ok(())
 }
 
@@ -131,6 +141,16 @@ fn reject(rejects: &mut Option<Box<dyn Write>>, name: &str, line: u64, reason: &
         None => eprintln!("rejected {name}:{line}: {reason}"),
     }
     Ok(())
+}
+
+/// An XML document starts with `<?xml`, `<!`, or `<name`; a syslog line starts with `<PRI>`
+/// (digits), and must not be mistaken for one (that would read the whole file into memory).
+fn looks_like_document(b: &[u8]) -> bool {
+    match b {
+        [b'<', b'?' | b'!', ..] => true,
+        [b'<', c, ..] => c.is_ascii_alphabetic(),
+        _ => false,
+    }
 }
 
 pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
@@ -161,9 +181,9 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             let starts_with_tag = input
                 .fill_buf()
                 .map(|b| {
-                    let first = b.iter().find(|c| !c.is_ascii_whitespace());
+                    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
                     let first_line = b.split(|c| *c == b'\n').next().unwrap_or(&[]);
-                    first == Some(&b'<') || matches!(first_line.trim_ascii(), b"{" | b"[")
+                    looks_like_document(&b[start..]) || matches!(first_line.trim_ascii(), b"{" | b"[")
                 })
                 .unwrap_or(false);
             if starts_with_tag {
@@ -177,11 +197,13 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
                     let r: anyhow::Result<()> = (|| {
                         match o {
                             ParseOutcome::Events(evs) => {
+                                let mut buf = Vec::with_capacity(1024);
                                 for ev in &evs {
-                                    serde_json::to_writer(&mut out, &logfetch_common::encode(ev, format))?;
-                                    out.write_all(b"\n")?;
+                                    logfetch_common::write_event(&mut buf, ev, format);
+                                    buf.push(b'\n');
                                     stats.emitted += 1;
                                 }
+                                out.write_all(&buf)?;
                             }
                             ParseOutcome::Skipped { reason } => {
                                 stats.skipped += 1;
@@ -233,4 +255,18 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
         eprintln!("  ... and {} more skip reasons", reasons.len() - 10);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_document;
+
+    #[test]
+    fn syslog_pri_is_not_an_xml_document() {
+        assert!(looks_like_document(b"<?xml version=\"1.0\"?><response/>"));
+        assert!(looks_like_document(b"<response status=\"success\">"));
+        assert!(!looks_like_document(b"<14>Jun  5 08:00:00 fw01 1,2024/06/05"));
+        assert!(!looks_like_document(b"<166>Jun  5 08:00:00 asa : %ASA-6-302013"));
+        assert!(!looks_like_document(b"Jun  5 08:00:00"));
+    }
 }

@@ -1,0 +1,281 @@
+//! A small append-only JSON writer for the encoders' hot path.
+//!
+//! The OCSF and ECS encoders write straight into a caller's `Vec<u8>` instead of building a
+//! `serde_json::Value` tree per event: no map nodes, no key strings, no per-field allocation.
+//! Keys are `'static` ASCII names chosen by the encoders and are written without escaping;
+//! every value string goes through [`write_str`], which escapes exactly as `serde_json` does.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+
+/// Appends `s` as a JSON string literal.
+#[inline]
+pub fn write_str(buf: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    // No early exit, so the check vectorises; almost every value takes the copy path.
+    let needs_escape = b.iter().fold(false, |acc, &c| acc | (c < 0x20) | (c == b'"') | (c == b'\\'));
+    if needs_escape {
+        serde_json::to_writer(&mut *buf, s).expect("writing to a Vec cannot fail");
+    } else {
+        buf.reserve(b.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(b);
+        buf.push(b'"');
+    }
+}
+
+/// An integer `Obj::num` can write.
+pub trait Int: itoa::Integer + Copy {}
+impl<T: itoa::Integer + Copy> Int for T {}
+
+/// One JSON object being written. Create with [`Obj::begin`], finish with [`Obj::end`].
+pub struct Obj<'a> {
+    buf: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    pub fn begin(buf: &'a mut Vec<u8>) -> Obj<'a> {
+        buf.push(b'{');
+        Obj { buf, first: true }
+    }
+
+    pub fn end(self) {
+        self.buf.push(b'}');
+    }
+
+    /// Whether nothing has been written into the object yet.
+    pub fn is_empty(&self) -> bool {
+        self.first
+    }
+
+    #[inline]
+    fn key(&mut self, k: &str) {
+        debug_assert!(!k.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\'), "keys are plain names");
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(k.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    #[inline]
+    pub fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        write_str(self.buf, v);
+    }
+
+    #[inline]
+    pub fn opt_str(&mut self, k: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+
+    /// A string built with `format_args!`, escaped like any other value.
+    pub fn fmt(&mut self, k: &str, v: std::fmt::Arguments<'_>) {
+        match v.as_str() {
+            Some(s) => self.str(k, s),
+            None => self.str(k, &v.to_string()),
+        }
+    }
+
+    #[inline]
+    pub fn num<N: Int>(&mut self, k: &str, v: N) {
+        self.key(k);
+        let mut b = itoa::Buffer::new();
+        self.buf.extend_from_slice(b.format(v).as_bytes());
+    }
+
+    #[inline]
+    pub fn opt_num<N: Int>(&mut self, k: &str, v: Option<N>) {
+        if let Some(v) = v {
+            self.num(k, v);
+        }
+    }
+
+    /// An integer written as a JSON string (ECS keeps some numbers as keywords).
+    pub fn num_str<N: Int>(&mut self, k: &str, v: N) {
+        self.key(k);
+        let mut b = itoa::Buffer::new();
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(b.format(v).as_bytes());
+        self.buf.push(b'"');
+    }
+
+    pub fn opt_num_str<N: Int>(&mut self, k: &str, v: Option<N>) {
+        if let Some(v) = v {
+            self.num_str(k, v);
+        }
+    }
+
+    /// A float as `serde_json` writes it (`null` for NaN and infinities).
+    pub fn f64(&mut self, k: &str, v: f64) {
+        self.key(k);
+        serde_json::to_writer(&mut *self.buf, &v).expect("writing to a Vec cannot fail");
+    }
+
+    pub fn bool(&mut self, k: &str, v: bool) {
+        self.key(k);
+        self.buf.extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    pub fn null(&mut self, k: &str) {
+        self.key(k);
+        self.buf.extend_from_slice(b"null");
+    }
+
+    /// An IP address as a string (no characters need escaping).
+    #[inline]
+    pub fn ip(&mut self, k: &str, ip: IpAddr) {
+        self.key(k);
+        self.buf.push(b'"');
+        let _ = write!(self.buf, "{ip}");
+        self.buf.push(b'"');
+    }
+
+    #[inline]
+    pub fn opt_ip(&mut self, k: &str, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            self.ip(k, ip);
+        }
+    }
+
+    /// A nested object, written by `f`.
+    #[inline]
+    pub fn obj(&mut self, k: &str, f: impl FnOnce(&mut Obj<'_>)) {
+        self.key(k);
+        let mut o = Obj::begin(self.buf);
+        f(&mut o);
+        o.end();
+    }
+
+    /// A nested object that is left out entirely when `f` writes nothing into it.
+    pub fn obj_nonempty(&mut self, k: &str, f: impl FnOnce(&mut Obj<'_>)) {
+        let mark = self.buf.len();
+        let was_first = self.first;
+        self.key(k);
+        let start = self.buf.len();
+        let mut o = Obj::begin(self.buf);
+        f(&mut o);
+        if self.buf.len() == start + 1 {
+            self.buf.truncate(mark);
+            self.first = was_first;
+        } else {
+            self.buf.push(b'}');
+        }
+    }
+
+    /// An array, written by `f`.
+    pub fn arr(&mut self, k: &str, f: impl FnOnce(&mut Arr<'_>)) {
+        self.key(k);
+        let mut a = Arr { buf: self.buf, first: true };
+        a.buf.push(b'[');
+        f(&mut a);
+        a.buf.push(b']');
+    }
+
+    /// A `serde_json::Value` (vendor fields kept under `unmapped`).
+    pub fn value(&mut self, k: &str, v: &serde_json::Value) {
+        self.key(k);
+        serde_json::to_writer(&mut *self.buf, v).expect("writing to a Vec cannot fail");
+    }
+
+    /// Like [`Obj::value`] for a key that is not `'static` (escaped).
+    pub fn dyn_value(&mut self, k: &str, v: &serde_json::Value) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        write_str(self.buf, k);
+        self.buf.push(b':');
+        serde_json::to_writer(&mut *self.buf, v).expect("writing to a Vec cannot fail");
+    }
+}
+
+/// One JSON array being written (see [`Obj::arr`]).
+pub struct Arr<'a> {
+    buf: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl Arr<'_> {
+    #[inline]
+    fn sep(&mut self) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+    }
+
+    pub fn str(&mut self, v: &str) {
+        self.sep();
+        write_str(self.buf, v);
+    }
+
+    pub fn f64(&mut self, v: f64) {
+        self.sep();
+        serde_json::to_writer(&mut *self.buf, &v).expect("writing to a Vec cannot fail");
+    }
+
+    pub fn ip(&mut self, ip: IpAddr) {
+        self.sep();
+        self.buf.push(b'"');
+        let _ = write!(self.buf, "{ip}");
+        self.buf.push(b'"');
+    }
+
+    pub fn obj(&mut self, f: impl FnOnce(&mut Obj<'_>)) {
+        self.sep();
+        let mut o = Obj::begin(self.buf);
+        f(&mut o);
+        o.end();
+    }
+}
+
+/// Writes one object with `f` and parses it back: the `Value` form for callers off the hot path.
+pub fn to_value(f: impl FnOnce(&mut Obj<'_>)) -> serde_json::Value {
+    let mut buf = Vec::with_capacity(256);
+    let mut o = Obj::begin(&mut buf);
+    f(&mut o);
+    o.end();
+    serde_json::from_slice(&buf).expect("the writer produces valid JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        for s in ["plain", "q\"uote", "back\\slash", "tab\there", "nl\n", "\u{1}", "ünïcødé", ""] {
+            let mut b = Vec::new();
+            write_str(&mut b, s);
+            assert_eq!(String::from_utf8(b).unwrap(), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn objects_nest_and_empty_ones_can_be_dropped() {
+        let mut buf = Vec::new();
+        let mut o = Obj::begin(&mut buf);
+        o.str("a", "x");
+        o.obj_nonempty("empty", |_| {});
+        o.obj_nonempty("full", |i| i.num("n", 7u32));
+        o.arr("l", |a| {
+            a.str("y");
+            a.obj(|i| i.opt_num::<u8>("none", None));
+        });
+        o.ip("ip", "2001:db8::1".parse().unwrap());
+        o.f64("nan", f64::NAN);
+        o.dyn_value("we\"ird", &serde_json::json!({"k": [1, 2]}));
+        o.end();
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": "x", "full": {"n": 7}, "l": ["y", {}], "ip": "2001:db8::1", "nan": null, "we\"ird": {"k": [1, 2]}})
+        );
+    }
+}
