@@ -224,7 +224,18 @@ pub fn stable_event_id(tenant: &str, connector: &str, vendor_id: Option<&str>, r
         }
     }
     let digest = h.finalize();
-    hex::encode(&digest[..16])
+    hex16(&digest[..16])
+}
+
+/// Lower-case hex of 16 bytes, without the per-character iterator of `hex::encode`.
+fn hex16(b: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(b.len() * 2);
+    for &x in b {
+        out.push(HEX[(x >> 4) as usize]);
+        out.push(HEX[(x & 15) as usize]);
+    }
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
 /// One side of a connection.

@@ -12,15 +12,116 @@ use std::net::IpAddr;
 #[inline]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
-    // No early exit, so the check vectorises; almost every value takes the copy path.
-    let needs_escape = b.iter().fold(false, |acc, &c| acc | (c < 0x20) | (c == b'"') | (c == b'\\'));
-    if needs_escape {
-        serde_json::to_writer(&mut *buf, s).expect("writing to a Vec cannot fail");
+    if needs_escape(b) {
+        write_escaped(buf, b);
     } else {
         buf.reserve(b.len() + 2);
         buf.push(b'"');
         buf.extend_from_slice(b);
         buf.push(b'"');
+    }
+}
+
+/// The escaping path of [`write_str`]: copies runs of plain bytes, skipping eight at a time, and
+/// escapes like `serde_json` (short forms where JSON has them, else `\\u00xx`).
+fn write_escaped(buf: &mut Vec<u8>, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf.reserve(b.len() + 16);
+    buf.push(b'"');
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        if i + 8 <= b.len() && !needs_escape(&b[i..i + 8]) {
+            i += 8;
+            continue;
+        }
+        let c = b[i];
+        if c < 0x20 || c == b'"' || c == b'\\' {
+            buf.extend_from_slice(&b[start..i]);
+            match c {
+                b'"' => buf.extend_from_slice(b"\\\""),
+                b'\\' => buf.extend_from_slice(b"\\\\"),
+                b'\n' => buf.extend_from_slice(b"\\n"),
+                b'\r' => buf.extend_from_slice(b"\\r"),
+                b'\t' => buf.extend_from_slice(b"\\t"),
+                0x08 => buf.extend_from_slice(b"\\b"),
+                0x0c => buf.extend_from_slice(b"\\f"),
+                _ => buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    buf.extend_from_slice(&b[start..]);
+    buf.push(b'"');
+}
+
+/// Whether `b` holds a byte JSON must escape (`"`, `\\` or a control character), checked eight
+/// bytes at a time.
+#[inline]
+fn needs_escape(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        // Bytes >= 0x80 are UTF-8 continuation/lead bytes and never need escaping; mask them out
+        // of the "less than 0x20" test.
+        let lt = x.wrapping_sub(LO * 0x20) & !x & HI;
+        if (lt | has_zero(x ^ (LO * b'"' as u64)) | has_zero(x ^ (LO * b'\\' as u64))) != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}
+
+/// Appends an IP address (IPv4 without going through `fmt`).
+#[inline]
+fn write_ip(buf: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut n = itoa::Buffer::new();
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'.');
+                }
+                buf.extend_from_slice(n.format(o).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(buf, "{v6}");
+        }
+    }
+}
+
+/// Appends a `serde_json::Value`, strings through [`write_str`].
+pub fn write_value(buf: &mut Vec<u8>, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => write_str(buf, s),
+        Value::Object(m) => {
+            buf.push(b'{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_str(buf, k);
+                buf.push(b':');
+                write_value(buf, v);
+            }
+            buf.push(b'}');
+        }
+        Value::Array(a) => {
+            buf.push(b'[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_value(buf, v);
+            }
+            buf.push(b']');
+        }
+        other => serde_json::to_writer(&mut *buf, other).expect("writing to a Vec cannot fail"),
     }
 }
 
@@ -132,7 +233,7 @@ impl<'a> Obj<'a> {
     pub fn ip(&mut self, k: &str, ip: IpAddr) {
         self.key(k);
         self.buf.push(b'"');
-        let _ = write!(self.buf, "{ip}");
+        write_ip(self.buf, ip);
         self.buf.push(b'"');
     }
 
@@ -180,7 +281,7 @@ impl<'a> Obj<'a> {
     /// A `serde_json::Value` (vendor fields kept under `unmapped`).
     pub fn value(&mut self, k: &str, v: &serde_json::Value) {
         self.key(k);
-        serde_json::to_writer(&mut *self.buf, v).expect("writing to a Vec cannot fail");
+        write_value(self.buf, v);
     }
 
     /// Like [`Obj::value`] for a key that is not `'static` (escaped).
@@ -191,7 +292,7 @@ impl<'a> Obj<'a> {
         self.first = false;
         write_str(self.buf, k);
         self.buf.push(b':');
-        serde_json::to_writer(&mut *self.buf, v).expect("writing to a Vec cannot fail");
+        write_value(self.buf, v);
     }
 }
 
@@ -223,7 +324,7 @@ impl Arr<'_> {
     pub fn ip(&mut self, ip: IpAddr) {
         self.sep();
         self.buf.push(b'"');
-        let _ = write!(self.buf, "{ip}");
+        write_ip(self.buf, ip);
         self.buf.push(b'"');
     }
 
@@ -250,11 +351,32 @@ mod tests {
 
     #[test]
     fn strings_escape_like_serde_json() {
-        for s in ["plain", "q\"uote", "back\\slash", "tab\there", "nl\n", "\u{1}", "ünïcødé", ""] {
+        let all_controls: String = (0u8..0x20).map(char::from).collect();
+        let long = format!("{{\"sourcetype\":\"x\",\"event\":{{\"a\":\"b\\\\c\"}}}} and more text {all_controls} end");
+        for s in ["plain", "q\"uote", "back\\slash", "tab\there", "nl\n", "\u{1}", "ünïcødé", "", "0123456\"", "01234567\"", "\"01234567", all_controls.as_str(), long.as_str()] {
             let mut b = Vec::new();
             write_str(&mut b, s);
             assert_eq!(String::from_utf8(b).unwrap(), serde_json::to_string(s).unwrap(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn escape_check_finds_every_special_byte_at_every_position() {
+        for len in 0..20 {
+            for pos in 0..len {
+                for special in [b'"', b'\\', b'\n', 0u8, 0x1f] {
+                    let mut v = vec![b'a'; len];
+                    v[pos] = special;
+                    assert!(needs_escape(&v), "{len} {pos} {special}");
+                }
+            }
+            assert!(!needs_escape(&vec![b'a'; len]));
+        }
+        assert!(!needs_escape("ünïcødé ü 0x80-0xff bytes are fine".as_bytes()));
+        assert!(!needs_escape(b" !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~\x7f"));
+        let mut b = Vec::new();
+        write_ip(&mut b, "10.0.255.7".parse().unwrap());
+        assert_eq!(b, b"10.0.255.7");
     }
 
     #[test]

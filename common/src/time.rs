@@ -139,6 +139,34 @@ fn infer_year(month: u32, day: u32, hms: (u32, u32, u32, u32), tz: Tz, now: Date
 /// abbreviation (`UTC`, `CEST`), ctime `Www Mmm dd HH:MM:SS YYYY` (Zscaler), and epoch seconds or
 /// milliseconds.
 pub fn parse_vendor_time(text: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
+    // Consecutive records mostly share their timestamp text (one-second resolution at thousands
+    // of records per second): remember the last answer per thread.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, Tz, DateTime<Utc>, DateTime<Utc>)>> = const { std::cell::RefCell::new(None) };
+    }
+    let hit = LAST.with(|l| match &*l.borrow() {
+        Some((t, z, n, v)) if *z == tz && *n == now && t == text => Some(*v),
+        _ => None,
+    });
+    if let Some(v) = hit {
+        return Ok(v);
+    }
+    let v = parse_vendor_time_uncached(text, tz, now)?;
+    LAST.with(|l| {
+        let mut l = l.borrow_mut();
+        match &mut *l {
+            Some((t, z, n, val)) => {
+                t.clear();
+                t.push_str(text);
+                (*z, *n, *val) = (tz, now, v);
+            }
+            None => *l = Some((text.to_string(), tz, now, v)),
+        }
+    });
+    Ok(v)
+}
+
+fn parse_vendor_time_uncached(text: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
     let t = text.trim().trim_end_matches(':').trim();
     let unrecognised = || TimeError::Unrecognised(text.to_string());
     if t.is_empty() {

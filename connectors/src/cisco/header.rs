@@ -37,7 +37,16 @@ fn is_iso(t: &str) -> bool {
 
 /// Finds the `%PREFIX-` marker and splits the line there.
 fn find_marker(line: &str) -> Option<(usize, &'static str)> {
-    PREFIXES.iter().filter_map(|p| line.find(p).map(|i| (i, *p))).min_by_key(|(i, _)| *i)
+    let b = line.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&c| c == b'%') {
+        let at = from + i;
+        if let Some(p) = PREFIXES.iter().find(|p| b[at..].starts_with(p.as_bytes())) {
+            return Some((at, p));
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Parses the header; `None` when the line has no Cisco message marker.

@@ -22,11 +22,29 @@ use asa::{AsaFlow, Side, Verb};
 /// Connection ids remembered for orienting Teardown messages.
 const CONN_MEMORY: usize = 200_000;
 
+/// Connection ids are numbers the firewall hands out; they hash well enough as they are.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Default)]
 struct ConnMemory {
     /// conn id -> initiator (ip, port) as the Built message oriented it.
-    map: HashMap<String, (IpAddr, Option<u16>)>,
-    order: VecDeque<String>,
+    map: HashMap<u64, (IpAddr, Option<u16>), std::hash::BuildHasherDefault<IdHasher>>,
+    order: VecDeque<u64>,
 }
 
 /// The Cisco record parser.
@@ -54,10 +72,10 @@ fn is_service_port(p: Option<u16>) -> bool {
 
 impl CiscoParser {
     fn remember(&self, id: &str, src: &Side<'_>) {
-        let Some(ip) = src.ip else { return };
+        let (Some(ip), Ok(id)) = (src.ip, id.parse::<u64>()) else { return };
         let mut m = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        if m.map.insert(id.to_string(), (ip, src.port)).is_none() {
-            m.order.push_back(id.to_string());
+        if m.map.insert(id, (ip, src.port)).is_none() {
+            m.order.push_back(id);
             if m.order.len() > CONN_MEMORY {
                 if let Some(old) = m.order.pop_front() {
                     m.map.remove(&old);
@@ -68,9 +86,9 @@ impl CiscoParser {
 
     /// Orients a Teardown: by the remembered Built, else by ports.
     fn orient(&self, f: &mut AsaFlow<'_>) {
-        let known = f.conn_id.and_then(|id| {
+        let known = f.conn_id.and_then(|id| id.parse::<u64>().ok()).and_then(|id| {
             let mut m = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-            m.map.remove(id)
+            m.map.remove(&id)
         });
         let swap = match known {
             Some((ip, port)) => f.dst.ip == Some(ip) && f.dst.port == port,

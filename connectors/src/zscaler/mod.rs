@@ -11,7 +11,7 @@ pub mod template;
 use std::net::IpAddr;
 
 use logfetch_common::event::{Disposition, DnsActivity, DnsAnswer, DnsEvent, Endpoint, Envelope, Event, FlowActivity, FlowEvent, protocol_number};
-use serde_json::Value;
+use std::borrow::Cow;
 
 use crate::{ParseContext, ParseOutcome, RecordParser};
 
@@ -40,8 +40,13 @@ pub const FW_COLUMNS: &[&str] = &[
 
 /// Decodes `%HH` sequences (the feed's escape mechanism); invalid sequences stay as they are.
 pub fn percent_decode(s: &str) -> String {
+    percent_decode_cow(s).into_owned()
+}
+
+/// [`percent_decode`] without a copy when there is nothing to decode.
+fn percent_decode_cow(s: &str) -> Cow<'_, str> {
     if !s.contains('%') {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -57,7 +62,18 @@ pub fn percent_decode(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Like [`percent_decode_cow`] for a value that may already be owned (JSON with escapes).
+fn decode_value(v: Cow<'_, str>) -> Cow<'_, str> {
+    match v {
+        Cow::Borrowed(b) => percent_decode_cow(b),
+        Cow::Owned(o) => match percent_decode_cow(&o) {
+            Cow::Borrowed(_) => Cow::Owned(o),
+            Cow::Owned(d) => Cow::Owned(d),
+        },
+    }
 }
 
 /// Placeholder values the feeds write for "nothing".
@@ -66,42 +82,172 @@ pub fn is_placeholder(v: &str) -> bool {
 }
 
 /// A record's fields by the Elastic / template key names, values decoded.
+/// Field names and values borrow from the line unless decoding changed them.
 #[derive(Debug, Default)]
-pub struct Record {
-    pub fields: Vec<(String, String)>,
+pub struct Record<'a> {
+    pub fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl Record {
+impl Record<'_> {
     /// The value, decoded, or `None` when absent or a placeholder.
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.fields.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str()).filter(|v| !is_placeholder(v))
+        self.fields.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_ref()).filter(|v| !is_placeholder(v))
     }
     fn any(&self, keys: &[&str]) -> Option<&str> {
         keys.iter().find_map(|k| self.get(k))
     }
 }
 
-fn from_json(v: &Value) -> Option<(Option<Feed>, Record)> {
-    let obj = v.as_object()?;
-    let feed = match obj.get("sourcetype").and_then(Value::as_str) {
+/// A JSON record: `{"sourcetype": .., "event": {..}}` (the Splunk template) or a flat object.
+/// Strings borrow from the line; numbers and booleans keep their text; nested values other than
+/// `event` are ignored.
+struct JsonRecord<'a> {
+    sourcetype: Option<Cow<'a, str>>,
+    fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    event: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+}
+
+/// One JSON value as text, or `None` for objects, arrays and null.
+struct Scalar<'a>(Option<Cow<'a, str>>);
+
+impl<'de> serde::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Some(Cow::Borrowed(if v { "true" } else { "false" }))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Some(Cow::Owned(serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string())))))
+            }
+            fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
+                while a.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object's scalar members (`Fields`), or `None` when the value is not an object.
+struct Fields<'a>(Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>);
+
+impl<'de> serde::Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Fields<'de>, A::Error> {
+                let mut out = Vec::with_capacity(24);
+                while let Some(k) = a.next_key::<Cow<'de, str>>()? {
+                    if let Scalar(Some(v)) = a.next_value::<Scalar<'de>>()? {
+                        out.push((k, v));
+                    }
+                }
+                Ok(Fields(Some(out)))
+            }
+            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Fields<'de>, E> {
+                Ok(Fields(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Fields<'de>, E> {
+                Ok(Fields(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Fields<'de>, E> {
+                Ok(Fields(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Fields<'de>, E> {
+                Ok(Fields(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Fields<'de>, E> {
+                Ok(Fields(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Fields<'de>, E> {
+                Ok(Fields(None))
+            }
+            fn visit_unit<E>(self) -> Result<Fields<'de>, E> {
+                Ok(Fields(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Fields<'de>, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Fields(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JsonRecord<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JsonRecord<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<JsonRecord<'de>, A::Error> {
+                let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None };
+                while let Some(k) = a.next_key::<Cow<'de, str>>()? {
+                    if k == "event" {
+                        match a.next_value::<Fields<'de>>()? {
+                            Fields(Some(f)) => r.event = Some(f),
+                            Fields(None) => {}
+                        }
+                        continue;
+                    }
+                    if let Scalar(Some(v)) = a.next_value::<Scalar<'de>>()? {
+                        if k == "sourcetype" {
+                            r.sourcetype = Some(v.clone());
+                        }
+                        r.fields.push((k, v));
+                    }
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn from_json(r: JsonRecord<'_>) -> (Option<Feed>, Record<'_>) {
+    let feed = match r.sourcetype.as_deref() {
         Some(s) if s.contains("dns") => Some(Feed::Dns),
         Some(s) if s.contains("fw") || s.contains("firewall") => Some(Feed::Firewall),
         _ => None,
     };
-    let ev = obj.get("event").and_then(Value::as_object).unwrap_or(obj);
-    let fields = ev
-        .iter()
-        .filter_map(|(k, v)| {
-            let s = match v {
-                Value::String(s) => percent_decode(s),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => return None,
-            };
-            Some((k.clone(), s))
-        })
-        .collect();
-    Some((feed, Record { fields }))
+    let fields = r.event.unwrap_or(r.fields).into_iter().map(|(k, v)| (k, decode_value(v))).collect();
+    (feed, Record { fields })
 }
 
 fn guess_feed(r: &Record) -> Option<Feed> {
@@ -115,11 +261,11 @@ fn guess_feed(r: &Record) -> Option<Feed> {
 }
 
 /// Reads any of the supported record shapes.
-pub fn read(line: &str) -> Result<(Feed, Record), String> {
+pub fn read(line: &str) -> Result<(Feed, Record<'_>), String> {
     let t = line.trim();
     let (feed, rec) = if t.starts_with('{') {
-        let v: Value = serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?;
-        from_json(&v).ok_or("a JSON record must be an object")?
+        let r: JsonRecord<'_> = serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?;
+        from_json(r)
     } else if t.contains('\t') && t.split('\t').next().is_some_and(|f| !f.contains('=')) {
         let cols = logfetch_common::text::split_delimited(t, '\t');
         delimited(cols)?
@@ -128,7 +274,7 @@ pub fn read(line: &str) -> Result<(Feed, Record), String> {
     } else if t.contains('=') {
         // Name-value pairs, tab or space separated.
         let sep = if t.contains('\t') { '\t' } else { ' ' };
-        let fields = t.split(sep).filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim().to_string(), percent_decode(v.trim().trim_matches('"')))).collect();
+        let fields = t.split(sep).filter_map(|p| p.split_once('=')).map(|(k, v)| (Cow::Borrowed(k.trim()), percent_decode_cow(v.trim().trim_matches('"')))).collect();
         (None, Record { fields })
     } else {
         return Err("not a Zscaler NSS record (JSON, CSV, tab-separated or name=value)".into());
@@ -137,14 +283,14 @@ pub fn read(line: &str) -> Result<(Feed, Record), String> {
     Ok((feed, rec))
 }
 
-fn delimited(cols: Vec<String>) -> Result<(Option<Feed>, Record), String> {
+fn delimited(cols: Vec<String>) -> Result<(Option<Feed>, Record<'static>), String> {
     let (feed, names) = match cols.len() {
         36 => (Feed::Firewall, FW_COLUMNS),
         19 => (Feed::Dns, DNS_COLUMNS),
         15..=18 => (Feed::Dns, DNS_COLUMNS),
         n => return Err(format!("{n} columns match neither the default DNS (19) nor firewall (36) layout")),
     };
-    let fields = names.iter().zip(cols).map(|(k, v)| (k.to_string(), percent_decode(&v))).collect();
+    let fields = names.iter().zip(cols).map(|(k, v)| (Cow::Borrowed(*k), Cow::Owned(percent_decode(&v)))).collect();
     Ok((Some(feed), Record { fields }))
 }
 
