@@ -156,11 +156,16 @@ fn decode_stored(tenant: &str, stream: &str, bytes: &[u8]) -> Result<StoredCheck
     serde_json::from_slice(bytes).map_err(|e| corrupt(format!("record does not decode: {e}")))
 }
 
+/// sled's page cache size for the state store.
+const SLED_CACHE_BYTES: u64 = 64 << 20;
+
 impl SledCheckpointStore {
     /// Opens (creating if needed) the store in `dir`. Fails at once with
     /// [`CheckpointError::Locked`] when another process holds it.
     pub fn open(dir: &Path) -> Result<Self, CheckpointError> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| {
+        // sled caches up to 1 GiB by default; the spool streams through, so a small cache keeps
+        // the daemon's memory flat without slowing it down.
+        let db = sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES).open().map_err(|e| {
             if is_lock_error(&e) {
                 CheckpointError::Locked { path: dir.to_path_buf() }
             } else {

@@ -4,6 +4,11 @@
 //! batch they went into; what is still in the spool after a crash is delivered again.
 //! The spool is bounded in bytes: when full, appends fail with [`SpoolError::Full`] and the
 //! receiver applies back-pressure (TCP stops reading, HTTP answers 429/503, UDP counts drops).
+//!
+//! Storage: one sled entry per append (a *chunk*), keyed by the sequence number of its first
+//! record, holding the records in a compact binary form ([`encode_chunk`]). A partly acknowledged
+//! chunk is rewritten under the first sequence number it still holds. Entries written by older
+//! versions (one JSON record per key) are still read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -56,7 +61,14 @@ impl Spool {
             let (_, v) = kv.map_err(store)?;
             bytes += v.len() as u64;
         }
-        let next = tree.last().map_err(store)?.map(|(k, _)| seq_of(&k) + 1).unwrap_or(0);
+        let next = match tree.last().map_err(store)? {
+            Some((k, v)) => {
+                let first = seq_of(&k);
+                let n = decode_chunk(&v).map_err(|why| SpoolError::Corrupt { name: name.to_string(), seq: first, why })?.len() as u64;
+                first + n.max(1)
+            }
+            None => 0,
+        };
         Ok(Spool { name: name.to_string(), db: db.clone(), tree, max_bytes, bytes: AtomicU64::new(bytes), next_seq: AtomicU64::new(next), notify: tokio::sync::Notify::new() })
     }
 
@@ -75,32 +87,38 @@ impl Spool {
 
     /// Appends records durably. All or nothing: when they do not fit, nothing is written.
     pub async fn append(&self, records: &[SpoolRecord]) -> Result<u64, SpoolError> {
-        let encoded: Vec<Vec<u8>> = records.iter().map(|r| serde_json::to_vec(r).unwrap_or_default()).collect();
-        let size: u64 = encoded.iter().map(|e| e.len() as u64).sum();
+        if records.is_empty() {
+            return Ok(self.next_seq.load(Ordering::SeqCst).saturating_sub(1));
+        }
+        let chunk = encode_chunk(records);
+        let size = chunk.len() as u64;
         let now = self.bytes();
         if now + size > self.max_bytes && now > 0 {
             return Err(SpoolError::Full { name: self.name.clone(), bytes: now, max: self.max_bytes });
         }
-        let mut batch = sled::Batch::default();
-        let first = self.next_seq.fetch_add(encoded.len() as u64, Ordering::SeqCst);
-        for (i, e) in encoded.into_iter().enumerate() {
-            batch.insert(&(first + i as u64).to_be_bytes(), e);
-        }
-        self.tree.apply_batch(batch).map_err(|e| self.err(e))?;
+        let first = self.next_seq.fetch_add(records.len() as u64, Ordering::SeqCst);
+        self.tree.insert(first.to_be_bytes(), chunk).map_err(|e| self.err(e))?;
         self.db.flush_async().await.map_err(|e| self.err(e))?;
         self.bytes.fetch_add(size, Ordering::SeqCst);
         self.notify.notify_waiters();
         Ok(first + records.len() as u64 - 1)
     }
 
+    fn decode(&self, first: u64, v: &[u8]) -> Result<Vec<SpoolRecord>, SpoolError> {
+        decode_chunk(v).map_err(|why| SpoolError::Corrupt { name: self.name.clone(), seq: first, why })
+    }
+
     /// Up to `max` records in order, oldest first, with their sequence numbers.
     pub fn peek(&self, max: usize) -> Result<Vec<(u64, SpoolRecord)>, SpoolError> {
         let mut out = Vec::new();
-        for kv in self.tree.iter().take(max) {
+        for kv in self.tree.iter() {
+            if out.len() >= max {
+                break;
+            }
             let (k, v) = kv.map_err(|e| self.err(e))?;
-            let seq = seq_of(&k);
-            let rec = serde_json::from_slice(&v).map_err(|e| SpoolError::Corrupt { name: self.name.clone(), seq, why: e.to_string() })?;
-            out.push((seq, rec));
+            let first = seq_of(&k);
+            let recs = self.decode(first, &v)?;
+            out.extend(recs.into_iter().enumerate().map(|(i, r)| (first + i as u64, r)).take(max - out.len()));
         }
         Ok(out)
     }
@@ -108,15 +126,25 @@ impl Spool {
     /// Removes every record up to and including `seq` (its batch is safe in every sink).
     pub async fn ack_through(&self, seq: u64) -> Result<(), SpoolError> {
         let mut freed = 0u64;
+        let mut added = 0u64;
         let mut batch = sled::Batch::default();
         for kv in self.tree.range(..=seq.to_be_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
+            let first = seq_of(&k);
             freed += v.len() as u64;
             batch.remove(k);
+            let recs = self.decode(first, &v)?;
+            let last = first + recs.len() as u64 - 1;
+            if last > seq {
+                // Keep the records after `seq` under the first sequence number they still hold.
+                let rest = encode_chunk(&recs[(seq + 1 - first) as usize..]);
+                added += rest.len() as u64;
+                batch.insert(&(seq + 1).to_be_bytes(), rest);
+            }
         }
         self.tree.apply_batch(batch).map_err(|e| self.err(e))?;
         self.db.flush_async().await.map_err(|e| self.err(e))?;
-        self.bytes.fetch_sub(freed.min(self.bytes()), Ordering::SeqCst);
+        self.bytes.fetch_sub(freed.saturating_sub(added).min(self.bytes()), Ordering::SeqCst);
         Ok(())
     }
 
@@ -127,6 +155,63 @@ impl Spool {
         }
         let _ = tokio::time::timeout(timeout, self.notify.notified()).await;
     }
+}
+
+/// Marks a chunk value (a JSON record, the old format, starts with `{`).
+const CHUNK_V2: u8 = 0xB2;
+
+/// Encodes records as one chunk: the marker, the count (u32 LE), then per record the receive
+/// time (i64 LE nanoseconds since the epoch), the peer (u16 LE length, `0xFFFF` for none, bytes)
+/// and the line (u32 LE length, bytes).
+pub fn encode_chunk(records: &[SpoolRecord]) -> Vec<u8> {
+    let size: usize = records.iter().map(|r| 14 + r.peer.as_ref().map_or(0, String::len) + r.line.len()).sum();
+    let mut out = Vec::with_capacity(5 + size);
+    out.push(CHUNK_V2);
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    for r in records {
+        let nanos = r.received_at.timestamp_nanos_opt().unwrap_or(r.received_at.timestamp_millis().saturating_mul(1_000_000));
+        out.extend_from_slice(&nanos.to_le_bytes());
+        match &r.peer {
+            Some(p) => {
+                let p = &p.as_bytes()[..p.len().min(0xFFFE)];
+                out.extend_from_slice(&(p.len() as u16).to_le_bytes());
+                out.extend_from_slice(p);
+            }
+            None => out.extend_from_slice(&0xFFFFu16.to_le_bytes()),
+        }
+        out.extend_from_slice(&(r.line.len() as u32).to_le_bytes());
+        out.extend_from_slice(r.line.as_bytes());
+    }
+    out
+}
+
+/// Decodes a chunk (or an old single JSON record).
+pub fn decode_chunk(v: &[u8]) -> Result<Vec<SpoolRecord>, String> {
+    match v.first() {
+        Some(b'{') => return serde_json::from_slice(v).map(|r| vec![r]).map_err(|e| e.to_string()),
+        Some(&CHUNK_V2) => {}
+        _ => return Err("unknown spool entry format".into()),
+    }
+    let mut at = 1usize;
+    let mut take = |n: usize| -> Result<&[u8], String> {
+        let s = v.get(at..at + n).ok_or_else(|| format!("entry truncated at byte {at}"))?;
+        at += n;
+        Ok(s)
+    };
+    let count = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+    let mut out = Vec::with_capacity(count.min(1 << 16));
+    for _ in 0..count {
+        let nanos = i64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+        let plen = u16::from_le_bytes(take(2)?.try_into().expect("2 bytes"));
+        let peer = if plen == 0xFFFF { None } else { Some(String::from_utf8(take(plen as usize)?.to_vec()).map_err(|e| e.to_string())?) };
+        let llen = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+        let line = String::from_utf8(take(llen)?.to_vec()).map_err(|e| e.to_string())?;
+        out.push(SpoolRecord { received_at: DateTime::from_timestamp_nanos(nanos), peer, line });
+    }
+    if count == 0 {
+        return Err("empty chunk".into());
+    }
+    Ok(out)
 }
 
 fn seq_of(k: &[u8]) -> u64 {
@@ -173,7 +258,7 @@ mod tests {
     async fn a_full_spool_refuses_appends_until_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let sp = Spool::open(&db, "t", 300).unwrap();
+        let sp = Spool::open(&db, "t", 200).unwrap();
         let line = "x".repeat(100);
         sp.append(&[rec(&line)]).await.unwrap();
         sp.append(&[rec(&line)]).await.unwrap_err();
@@ -181,5 +266,53 @@ mod tests {
         assert!(matches!(err, SpoolError::Full { .. }), "{err}");
         sp.ack_through(0).await.unwrap();
         sp.append(&[rec(&line)]).await.unwrap();
+    }
+
+    #[test]
+    fn chunks_round_trip_and_reject_damage() {
+        let recs = vec![rec("a,b\"c"), SpoolRecord { received_at: Utc::now(), peer: None, line: "ünï".into() }, rec("")];
+        let c = encode_chunk(&recs);
+        assert_eq!(decode_chunk(&c).unwrap(), recs);
+        assert!(decode_chunk(&c[..c.len() - 1]).unwrap_err().contains("truncated"));
+        assert!(decode_chunk(b"\x00junk").is_err());
+    }
+
+    #[tokio::test]
+    async fn partly_acknowledged_chunks_keep_their_tail_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let sp = Spool::open(&db, "t", 1 << 20).unwrap();
+            sp.append(&[rec("a"), rec("b"), rec("c"), rec("d")]).await.unwrap();
+            sp.append(&[rec("e"), rec("f")]).await.unwrap();
+            // A consumer that takes 3 acknowledges through seq 2, in the middle of the first chunk.
+            let got = sp.peek(3).unwrap();
+            assert_eq!(got.iter().map(|(s, r)| (*s, r.line.as_str())).collect::<Vec<_>>(), [(0, "a"), (1, "b"), (2, "c")]);
+            sp.ack_through(2).await.unwrap();
+            let rest = sp.peek(10).unwrap();
+            assert_eq!(rest.iter().map(|(s, r)| (*s, r.line.as_str())).collect::<Vec<_>>(), [(3, "d"), (4, "e"), (5, "f")]);
+        }
+        let db = sled::open(dir.path()).unwrap();
+        let sp = Spool::open(&db, "t", 1 << 20).unwrap();
+        assert_eq!(sp.peek(10).unwrap().iter().map(|(s, _)| *s).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(sp.append(&[rec("g")]).await.unwrap(), 6, "numbering continues after the last chunk");
+        sp.ack_through(6).await.unwrap();
+        assert!(sp.is_empty());
+        assert_eq!(sp.bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn entries_of_the_older_one_record_format_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("spool/old").unwrap();
+        for (i, l) in ["x", "y"].iter().enumerate() {
+            tree.insert((i as u64).to_be_bytes(), serde_json::to_vec(&rec(l)).unwrap()).unwrap();
+        }
+        let sp = Spool::open(&db, "old", 1 << 20).unwrap();
+        assert_eq!(sp.peek(10).unwrap().iter().map(|(s, r)| (*s, r.line.clone())).collect::<Vec<_>>(), [(0, "x".to_string()), (1, "y".to_string())]);
+        assert_eq!(sp.append(&[rec("z")]).await.unwrap(), 2);
+        sp.ack_through(1).await.unwrap();
+        assert_eq!(sp.peek(10).unwrap()[0].1.line, "z");
     }
 }

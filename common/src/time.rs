@@ -139,29 +139,32 @@ fn infer_year(month: u32, day: u32, hms: (u32, u32, u32, u32), tz: Tz, now: Date
 /// abbreviation (`UTC`, `CEST`), ctime `Www Mmm dd HH:MM:SS YYYY` (Zscaler), and epoch seconds or
 /// milliseconds.
 pub fn parse_vendor_time(text: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
-    // Consecutive records mostly share their timestamp text (one-second resolution at thousands
-    // of records per second): remember the last answer per thread.
+    // Consecutive records mostly share their timestamp texts (one-second resolution at thousands
+    // of records per second; PAN-OS rows carry three or four): remember the last few answers
+    // per thread.
+    const SLOTS: usize = 4;
+    type Slot = Option<(String, Tz, DateTime<Utc>, DateTime<Utc>)>;
     thread_local! {
-        static LAST: std::cell::RefCell<Option<(String, Tz, DateTime<Utc>, DateTime<Utc>)>> = const { std::cell::RefCell::new(None) };
+        static LAST: std::cell::RefCell<([Slot; SLOTS], usize)> = const { std::cell::RefCell::new(([None, None, None, None], 0)) };
     }
-    let hit = LAST.with(|l| match &*l.borrow() {
-        Some((t, z, n, v)) if *z == tz && *n == now && t == text => Some(*v),
-        _ => None,
+    let hit = LAST.with(|l| {
+        l.borrow().0.iter().flatten().find(|(t, z, n, _)| *z == tz && *n == now && t == text).map(|s| s.3)
     });
     if let Some(v) = hit {
         return Ok(v);
     }
     let v = parse_vendor_time_uncached(text, tz, now)?;
     LAST.with(|l| {
-        let mut l = l.borrow_mut();
-        match &mut *l {
+        let (slots, next) = &mut *l.borrow_mut();
+        match &mut slots[*next] {
             Some((t, z, n, val)) => {
                 t.clear();
                 t.push_str(text);
                 (*z, *n, *val) = (tz, now, v);
             }
-            None => *l = Some((text.to_string(), tz, now, v)),
+            slot @ None => *slot = Some((text.to_string(), tz, now, v)),
         }
+        *next = (*next + 1) % SLOTS;
     });
     Ok(v)
 }
@@ -237,7 +240,59 @@ fn fixed(secs: i32) -> FixedOffset {
     FixedOffset::east_opt(secs).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset is valid"))
 }
 
+/// The common numeric shapes without format-string parsing:
+/// `YYYY-MM-DD[T ]HH:MM:SS[.f]` or with `/` date separators, then nothing, `Z` or `±HH:MM`.
+/// `None` when the text has any other shape (the general path handles it).
+fn fast_numeric(t: &str) -> Option<(NaiveDateTime, Option<i32>)> {
+    let b = t.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let d = |i: usize| -> Option<u32> { b.get(i).filter(|c| c.is_ascii_digit()).map(|c| (c - b'0') as u32) };
+    let n2 = |i: usize| -> Option<u32> { Some(d(i)? * 10 + d(i + 1)?) };
+    let sep = b[4];
+    if !(sep == b'-' || sep == b'/') || b[7] != sep || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let year = (n2(0)? * 100 + n2(2)?) as i32;
+    let (month, day, h, m, sec) = (n2(5)?, n2(8)?, n2(11)?, n2(14)?, n2(17)?);
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while let Some(v) = d(i) {
+            if i - start < 9 {
+                nanos = nanos * 10 + v;
+            }
+            i += 1;
+        }
+        let digits = (i - start).min(9);
+        if digits == 0 {
+            return None;
+        }
+        nanos *= 10u32.pow(9 - digits as u32);
+    }
+    let offset = match &b[i..] {
+        [] => None,
+        [b'Z'] | [b'z'] => Some(0),
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let v = (n2(i + 1)? * 3600 + n2(i + 4)? * 60) as i32;
+            Some(if *sign == b'-' { -v } else { v })
+        }
+        _ => return None,
+    };
+    let ndt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_nano_opt(h, m, sec, nanos)?;
+    Some((ndt, offset))
+}
+
 fn parse_numeric_date(t: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    if let Some((ndt, offset)) = fast_numeric(t) {
+        return Some(match offset {
+            Some(o) => fixed(o).from_local_datetime(&ndt).single()?.with_timezone(&Utc),
+            None => local_to_utc(ndt, tz),
+        });
+    }
     // With an explicit offset or Z: RFC 3339 (also with a space instead of T).
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.with_timezone(&Utc));
@@ -287,6 +342,36 @@ mod tests {
         assert_eq!(parse_vendor_time("2024/05/01 10:00:00", BERLIN, now).unwrap(), utc("2024-05-01T08:00:00Z"));
         assert_eq!(parse_vendor_time("2024-01-15T10:00:00", BERLIN, now).unwrap(), utc("2024-01-15T09:00:00Z"));
         assert_eq!(parse_vendor_time("2024-01-15 10:00:00.250", chrono_tz::UTC, now).unwrap(), utc("2024-01-15T10:00:00.25Z"));
+    }
+
+    #[test]
+    fn fast_numeric_path_agrees_with_the_general_one() {
+        let now = utc("2024-06-01T00:00:00Z");
+        for (text, tz) in [
+            ("2024-06-05T08:00:00.762+00:00", chrono_tz::UTC),
+            ("2024-06-05T08:00:00.762-07:30", BERLIN),
+            ("2024/06/05 07:59:58", BERLIN),
+            ("2024/03/31 02:30:00", BERLIN),
+            ("2024-01-15T10:00:00.123456789Z", BERLIN),
+            ("2024-01-15 10:00:00.5", chrono_tz::UTC),
+        ] {
+            let (ndt, off) = fast_numeric(text).unwrap_or_else(|| panic!("fast path refused {text}"));
+            let fast = match off {
+                Some(o) => fixed(o).from_local_datetime(&ndt).single().unwrap().with_timezone(&Utc),
+                None => local_to_utc(ndt, tz),
+            };
+            let general = {
+                let spaced = text.replacen(' ', "T", 1).replace('/', "-");
+                DateTime::parse_from_rfc3339(&spaced).map(|d| d.with_timezone(&Utc)).unwrap_or_else(|_| {
+                    local_to_utc(NaiveDateTime::parse_from_str(&spaced, "%Y-%m-%dT%H:%M:%S%.f").unwrap(), tz)
+                })
+            };
+            assert_eq!(fast, general, "{text}");
+            assert_eq!(parse_vendor_time(text, tz, now).unwrap(), general, "{text}");
+        }
+        for odd in ["2024-06-05T08:00:00.", "2024-06-05T08:00:00+0100", "2024-13-05T08:00:00", "2024-06-05T08:00:00 UTC", "2024-06-05"] {
+            assert!(fast_numeric(odd).is_none(), "{odd}");
+        }
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub const THREAT: &[&str] = &[
 
 /// The column index of `name` in `layout`.
 pub fn index(layout: &[&str], name: &str) -> Option<usize> {
-    layout.iter().position(|n| *n == name)
+    // Called for every field of every row: compare length and first byte before the bytes.
+    let first = name.as_bytes().first().copied();
+    layout.iter().position(|n| n.len() == name.len() && n.as_bytes().first().copied() == first && *n == name)
 }
 
 #[cfg(test)]
