@@ -112,6 +112,26 @@ pub fn pull_source(t: &TenantConfig, limiter: RateLimiter) -> Result<Box<dyn Pul
     logfetch_connectors::registry::pull_source_for(t.vendor(), &settings).map_err(|e| e.to_string())
 }
 
+/// A push tenant's listener settings, with its token resolved.
+pub fn push_settings(t: &TenantConfig) -> Result<logfetch_connectors::push::PushSettings, String> {
+    let c = &t.connection;
+    Ok(logfetch_connectors::push::PushSettings {
+        tenant: t.id().to_string(),
+        listen: c.listen.clone().unwrap_or_default(),
+        max_message_bytes: c.max_message_bytes,
+        max_connections: c.max_connections,
+        idle_timeout: c.idle_timeout.get(),
+        recv_buffer: c.recv_buffer,
+        tls_cert: c.tls_cert.clone(),
+        tls_key: c.tls_key.clone(),
+        token: match &c.token {
+            None => None,
+            Some(r) => Some(r.resolve(&ProcessEnv).map_err(|e| format!("connection.token ({r}): {e}"))?.expose().to_string()),
+        },
+        token_header: c.token_header.clone(),
+    })
+}
+
 /// The plan for one stream of a tenant.
 pub fn stream_plan(cfg: &Config, t: &TenantConfig, kind: LogKind) -> StreamPlan {
     let routes = t.routes(cfg);
@@ -274,24 +294,9 @@ impl Service {
             Ok(s) => Arc::new(s),
             Err(e) => return fail(e.to_string()),
         };
-        let c = &t.connection;
-        let settings = logfetch_connectors::push::PushSettings {
-            tenant: id.clone(),
-            listen: c.listen.clone().unwrap_or_default(),
-            max_message_bytes: c.max_message_bytes,
-            max_connections: c.max_connections,
-            idle_timeout: c.idle_timeout.get(),
-            recv_buffer: c.recv_buffer,
-            tls_cert: c.tls_cert.clone(),
-            tls_key: c.tls_key.clone(),
-            token: match &c.token {
-                None => None,
-                Some(r) => match r.resolve(&ProcessEnv) {
-                    Ok(s) => Some(s.expose().to_string()),
-                    Err(e) => return fail(format!("connection.token ({r}): {e}")),
-                },
-            },
-            token_header: c.token_header.clone(),
+        let settings = match push_settings(&t) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
         };
         let source = match logfetch_connectors::registry::push_source_for(t.vendor(), &settings) {
             Ok(s) => s,
