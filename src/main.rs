@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd::config::ConfigCommand,
     },
+    /// Onboard vendor tenants: add (interactive or flags), test step by step, list, show, remove.
+    Tenant {
+        #[command(subcommand)]
+        command: cmd::tenant::TenantCommand,
+    },
     /// Store a tenant's secret in the OS keyring under the reference its config uses.
     Secret {
         #[command(subcommand)]
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Config { command } => cmd::config::run(command),
         Command::Secret { command } => cmd::secret::run(command),
+        Command::Tenant { command } => cmd::tenant::run(command),
         Command::Checkpoint { command } => cmd::checkpoint::run(command),
         Command::Parse(args) => cmd::parse::run(args),
         Command::Validate(args) => cmd::validate::run(args),

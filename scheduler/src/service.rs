@@ -82,6 +82,14 @@ pub struct Service {
 
 /// Resolves the tenant's secrets and builds its pull source.
 pub fn pull_source(t: &TenantConfig, limiter: RateLimiter) -> Result<Box<dyn PullSource>, String> {
+    let mut settings = pull_source_settings(t)?;
+    settings.limiter = limiter;
+    logfetch_connectors::registry::pull_source_for(t.vendor(), &settings).map_err(|e| e.to_string())
+}
+
+/// The tenant's pull settings with its secrets resolved (never logged).
+pub fn pull_source_settings(t: &TenantConfig) -> Result<PullSettings, String> {
+    let limiter = RateLimiter::new(t.rate_limit);
     let resolve = |r: &Option<logfetch_config::SecretRef>, field: &str| -> Result<Option<String>, String> {
         match r {
             None => Ok(None),
@@ -109,7 +117,7 @@ pub fn pull_source(t: &TenantConfig, limiter: RateLimiter) -> Result<Box<dyn Pul
         api: t.connection.api.clone(),
         query_launch_interval: t.connection.query_launch_interval.map(|d| d.get()),
     };
-    logfetch_connectors::registry::pull_source_for(t.vendor(), &settings).map_err(|e| e.to_string())
+    Ok(settings)
 }
 
 /// A push tenant's listener settings, with its token resolved.
@@ -320,7 +328,7 @@ impl Service {
         let mut ctx = ParseContext::new(&id, t.tz());
         ctx.keep_raw = t.keep_raw;
         // ZIA API user context: a periodic directory sync when the tenant names the API.
-        if t.vendor() == "zscaler" && c.url.is_some() {
+        if t.vendor() == "zscaler" && t.connection.url.is_some() {
             let me = self.clone();
             let (t2, cancel2) = (t.clone(), cancel.clone());
             tokio::spawn(async move { me.zia_sync_loop(t2, cancel2).await }.instrument(tracing::Span::current()));

@@ -11,6 +11,7 @@ pub mod mock;
 pub mod pull;
 pub mod run;
 pub mod status;
+pub mod tenant;
 pub mod parse;
 pub mod secret;
 pub mod validate;

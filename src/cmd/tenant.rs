@@ -52,7 +52,7 @@ pub enum TenantCommand {
     },
 }
 
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug)]
 pub struct AddArgs {
     /// Tenant id (letters, digits, `-`, `_`).
     #[arg(long)]
@@ -389,7 +389,7 @@ fn valid_kinds(k: &str) -> Result<Vec<String>, String> {
 }
 
 fn valid_schedule(s: &str) -> Result<(), String> {
-    logfetch_scheduler::schedule::Schedule::parse(s).map(|_| ()).map_err(|e| format!("`{s}`: {e}"))
+    logfetch_scheduler::schedule::CronSchedule::parse(s, chrono_tz::UTC).map(|_| ()).map_err(|e| format!("`{s}`: {e}"))
 }
 
 fn valid_tz(z: &str) -> Result<(), String> {
@@ -475,7 +475,12 @@ fn add(a: AddArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!();
-    test(TestArgs { id: n.id.clone(), minutes: 15, listen_secs: if interactive { 30 } else { 5 }, show: 5, config: ConfigPath { config: path } })
+    let id = n.id.clone();
+    let code = test(TestArgs { id: id.clone(), minutes: 15, listen_secs: if interactive { 30 } else { 5 }, show: 5, config: ConfigPath { config: path.clone() } })?;
+    if code != ExitCode::SUCCESS {
+        println!("The tenant was added. Fix what failed, then `logfetch tenant test {id} -c {}` (or `logfetch tenant remove {id}`).", path.display());
+    }
+    Ok(code)
 }
 
 fn from_flags(a: &AddArgs, cfg: &Config, sink_names: &[String]) -> anyhow::Result<NewTenant> {
@@ -837,7 +842,7 @@ async fn test_pull(cfg: &Config, t: &TenantConfig, a: &TestArgs, r: &mut Report)
                             r.pass("auth", "credentials accepted");
                             authed = true;
                         }
-                        r.fail(&format!("perm {kind}"), format!("{msg}\n      the account lacks the right: {}", permission_hint(t)));
+                        r.fail(&format!("perm {kind}"), format!("the API refused the {kind} query ({})\n      the account lacks the right: {}", http_part(&msg), permission_hint(t)));
                     }
                     Problem::Other => r.fail(&format!("perm {kind}"), msg),
                 }
@@ -888,6 +893,13 @@ fn classify(vendor: &str, msg: &str) -> Problem {
         return if vendor == "paloalto" && m.contains("credential") { Problem::Auth } else { Problem::Permission };
     }
     Problem::Other
+}
+
+/// The `HTTP 403: …` part of a pull error, without the generic advice around it.
+fn http_part(msg: &str) -> &str {
+    let start = msg.find("HTTP ").unwrap_or(0);
+    let rest = &msg[start..];
+    rest.find("); check").map_or(rest, |end| &rest[..end])
 }
 
 fn permission_hint(t: &TenantConfig) -> String {
