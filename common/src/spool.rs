@@ -39,6 +39,8 @@ pub struct Spool {
     name: String,
     db: sled::Db,
     tree: sled::Tree,
+    /// `next_seq`, persisted so numbering survives a restart with an empty spool.
+    meta: sled::Tree,
     max_bytes: u64,
     bytes: AtomicU64,
     next_seq: AtomicU64,
@@ -61,7 +63,8 @@ impl Spool {
             let (_, v) = kv.map_err(store)?;
             bytes += v.len() as u64;
         }
-        let next = match tree.last().map_err(store)? {
+        let meta = db.open_tree(format!("spool-meta/{name}")).map_err(store)?;
+        let after_last = match tree.last().map_err(store)? {
             Some((k, v)) => {
                 let first = seq_of(&k);
                 let n = decode_chunk(&v).map_err(|why| SpoolError::Corrupt { name: name.to_string(), seq: first, why })?.len() as u64;
@@ -69,7 +72,11 @@ impl Spool {
             }
             None => 0,
         };
-        Ok(Spool { name: name.to_string(), db: db.clone(), tree, max_bytes, bytes: AtomicU64::new(bytes), next_seq: AtomicU64::new(next), notify: tokio::sync::Notify::new() })
+        // Sequence numbers never repeat, also once the spool has been drained empty: batch ids
+        // (and so file names in the file sink) derive from them.
+        let persisted = meta.get(NEXT_SEQ).map_err(store)?.map(|v| seq_of(&v)).unwrap_or(0);
+        let next = after_last.max(persisted);
+        Ok(Spool { name: name.to_string(), db: db.clone(), tree, meta, max_bytes, bytes: AtomicU64::new(bytes), next_seq: AtomicU64::new(next), notify: tokio::sync::Notify::new() })
     }
 
     fn err(&self, source: sled::Error) -> SpoolError {
@@ -97,6 +104,12 @@ impl Spool {
             return Err(SpoolError::Full { name: self.name.clone(), bytes: now, max: self.max_bytes });
         }
         let first = self.next_seq.fetch_add(records.len() as u64, Ordering::SeqCst);
+        // The high-water mark first: sled persists in write order, so the chunk is never
+        // durable without it (a crash in between only leaves a gap in the numbering).
+        self.meta.fetch_and_update(NEXT_SEQ, |old| {
+            let end = first + records.len() as u64;
+            Some(old.map_or(end, |o| seq_of(o).max(end)).to_be_bytes().to_vec())
+        }).map_err(|e| self.err(e))?;
         self.tree.insert(first.to_be_bytes(), chunk).map_err(|e| self.err(e))?;
         self.db.flush_async().await.map_err(|e| self.err(e))?;
         self.bytes.fetch_add(size, Ordering::SeqCst);
@@ -156,6 +169,9 @@ impl Spool {
         let _ = tokio::time::timeout(timeout, self.notify.notified()).await;
     }
 }
+
+/// The `spool-meta` key holding the next sequence number.
+const NEXT_SEQ: &[u8] = b"next_seq";
 
 /// Marks a chunk value (a JSON record, the old format, starts with `{`).
 const CHUNK_V2: u8 = 0xB2;
@@ -225,6 +241,18 @@ fn seq_of(k: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    /// Opens the db again, waiting for sled's background thread of the previous handle to let go
+    /// of the file lock.
+    fn reopen(p: &std::path::Path) -> sled::Db {
+        for _ in 0..100 {
+            if let Ok(db) = sled::open(p) {
+                return db;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        sled::open(p).unwrap()
+    }
+
     fn rec(s: &str) -> SpoolRecord {
         SpoolRecord { received_at: Utc::now(), peer: Some("127.0.0.1:5000".into()), line: s.into() }
     }
@@ -233,7 +261,7 @@ mod tests {
     async fn append_peek_ack_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = reopen(dir.path());
             let sp = Spool::open(&db, "t1", 1 << 20).unwrap();
             assert_eq!(sp.append(&[rec("a"), rec("b"), rec("c")]).await.unwrap(), 2);
             let got = sp.peek(2).unwrap();
@@ -242,7 +270,7 @@ mod tests {
             assert_eq!(sp.peek(10).unwrap().len(), 1);
         }
         // Reopen: the unacknowledged record is still there, and numbering continues.
-        let db = sled::open(dir.path()).unwrap();
+        let db = reopen(dir.path());
         let sp = Spool::open(&db, "t1", 1 << 20).unwrap();
         let got = sp.peek(10).unwrap();
         assert_eq!(got.len(), 1);
@@ -257,7 +285,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_spool_refuses_appends_until_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = reopen(dir.path());
         let sp = Spool::open(&db, "t", 200).unwrap();
         let line = "x".repeat(100);
         sp.append(&[rec(&line)]).await.unwrap();
@@ -281,7 +309,7 @@ mod tests {
     async fn partly_acknowledged_chunks_keep_their_tail_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = reopen(dir.path());
             let sp = Spool::open(&db, "t", 1 << 20).unwrap();
             sp.append(&[rec("a"), rec("b"), rec("c"), rec("d")]).await.unwrap();
             sp.append(&[rec("e"), rec("f")]).await.unwrap();
@@ -292,7 +320,7 @@ mod tests {
             let rest = sp.peek(10).unwrap();
             assert_eq!(rest.iter().map(|(s, r)| (*s, r.line.as_str())).collect::<Vec<_>>(), [(3, "d"), (4, "e"), (5, "f")]);
         }
-        let db = sled::open(dir.path()).unwrap();
+        let db = reopen(dir.path());
         let sp = Spool::open(&db, "t", 1 << 20).unwrap();
         assert_eq!(sp.peek(10).unwrap().iter().map(|(s, _)| *s).collect::<Vec<_>>(), [3, 4, 5]);
         assert_eq!(sp.append(&[rec("g")]).await.unwrap(), 6, "numbering continues after the last chunk");
@@ -304,7 +332,7 @@ mod tests {
     #[tokio::test]
     async fn entries_of_the_older_one_record_format_are_still_read() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = reopen(dir.path());
         let tree = db.open_tree("spool/old").unwrap();
         for (i, l) in ["x", "y"].iter().enumerate() {
             tree.insert((i as u64).to_be_bytes(), serde_json::to_vec(&rec(l)).unwrap()).unwrap();
@@ -314,5 +342,22 @@ mod tests {
         assert_eq!(sp.append(&[rec("z")]).await.unwrap(), 2);
         sp.ack_through(1).await.unwrap();
         assert_eq!(sp.peek(10).unwrap()[0].1.line, "z");
+    }
+
+    #[tokio::test]
+    async fn sequence_numbers_never_repeat_after_the_spool_was_drained() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = reopen(dir.path());
+            let sp = Spool::open(&db, "t", 1 << 20).unwrap();
+            assert_eq!(sp.append(&[rec("a"), rec("b")]).await.unwrap(), 1);
+            sp.ack_through(1).await.unwrap();
+            assert!(sp.is_empty());
+        }
+        // Batch ids derive from sequence numbers: a drained spool must not start again at 0.
+        let db = reopen(dir.path());
+        let sp = Spool::open(&db, "t", 1 << 20).unwrap();
+        assert_eq!(sp.append(&[rec("c")]).await.unwrap(), 2);
+        assert_eq!(sp.peek(10).unwrap()[0].0, 2);
     }
 }
