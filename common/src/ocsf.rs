@@ -341,7 +341,7 @@ fn profiles_for(env: &Envelope, has_user: bool, has_disposition: bool) -> &'stat
 fn sum(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
     }
 }
 
@@ -369,7 +369,7 @@ fn flow(o: &mut Obj<'_>, f: &FlowEvent) {
         disposition_tail(o, f.disposition);
     }
     o.obj("dst_endpoint", |m| endpoint(m, &f.dst));
-    o.opt_num("duration", f.duration_ms);
+    o.opt_num("duration", f.duration_ms.map(|d| d.min(i64::MAX as u64)));
     o.opt_num("end_time", f.end_time.map(ms));
     enrichments(o, env);
     if let (true, Some(rule)) = (has_disp, &f.rule) {
@@ -384,13 +384,15 @@ fn flow(o: &mut Obj<'_>, f: &FlowEvent) {
     o.num("time", ms(env.time));
     let bytes = f.bytes_total.or(sum(f.bytes_out, f.bytes_in));
     let packets = f.packets_total.or(sum(f.packets_out, f.packets_in));
+    // OCSF counters are `long_t` (signed 64-bit): a vendor value beyond that is capped.
+    let long = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64));
     o.obj_nonempty("traffic", |t| {
-        t.opt_num("bytes", bytes);
-        t.opt_num("bytes_in", f.bytes_in);
-        t.opt_num("bytes_out", f.bytes_out);
-        t.opt_num("packets", packets);
-        t.opt_num("packets_in", f.packets_in);
-        t.opt_num("packets_out", f.packets_out);
+        t.opt_num("bytes", long(bytes));
+        t.opt_num("bytes_in", long(f.bytes_in));
+        t.opt_num("bytes_out", long(f.bytes_out));
+        t.opt_num("packets", long(packets));
+        t.opt_num("packets_in", long(f.packets_in));
+        t.opt_num("packets_out", long(f.packets_out));
     });
     type_fields(o, CLASS_NETWORK_ACTIVITY, "Network Activity", id, caption);
     let mut extra = Vec::new();
