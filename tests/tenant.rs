@@ -7,7 +7,6 @@ mod support;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
@@ -113,34 +112,7 @@ fn a_self_signed_certificate_without_ca_file_fails_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let cfg = base_config(d);
-    // A TLS server with a self-signed certificate that answers every request with an empty 200.
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    let server_cfg = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()))
-            .unwrap(),
-    );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let cfg = server_cfg.clone();
-            std::thread::spawn(move || {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let conn = rustls::ServerConnection::new(cfg).unwrap();
-                let mut tls = rustls::StreamOwned::new(conn, stream);
-                let mut buf = [0u8; 4096];
-                if tls.read(&mut buf).unwrap_or(0) > 0 {
-                    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
-                    let _ = tls.write_all(format!("HTTP/1.1 200 OK\r\nDate: {date}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
-                    let _ = tls.flush();
-                }
-            });
-        }
-    });
+    let (port, _cert_pem) = self_signed_https(d);
     let url = format!("https://127.0.0.1:{port}");
     let key = secret_file(d, "key", "k");
     let (code, out) = logfetch(&["tenant", "add", "-c", &cfg, "--non-interactive", "--id", "pan-tls", "--vendor", "paloalto", "--url", &url, "--secret-ref", &format!("file:{key}")]);

@@ -159,6 +159,22 @@ pub async fn send(
 
 /// [`send`] through several limiters at once (the tenant's budget and a route's own limit):
 /// every attempt waits for a token from each.
+/// An error with its causes (`reqwest` hides the interesting part, such as a certificate
+/// verification failure, in its sources).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        cur = s.source();
+    }
+    out
+}
+
 pub async fn send_via(
     endpoint: &str,
     limiters: &[&RateLimiter],
@@ -195,7 +211,7 @@ pub async fn send_via(
                 return Err(HttpError::Status { endpoint: endpoint.into(), status, body: body.chars().take(300).collect() });
             }
             Err(e) if e.is_builder() => return Err(HttpError::Transport { endpoint: endpoint.into(), why: e.to_string() }),
-            Err(e) => format!("{e}"),
+            Err(e) => error_chain(&e),
         };
         if failures >= policy.max_retries {
             return Err(HttpError::Exhausted { endpoint: endpoint.into(), attempts: failures + 1, last });

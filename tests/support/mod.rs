@@ -168,3 +168,42 @@ pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     p.display().to_string()
 }
+
+/// An HTTPS server on 127.0.0.1 with a fresh self-signed certificate (for 127.0.0.1 and
+/// localhost) that answers every request with an empty `200` carrying a `Date` header. Returns
+/// its port and the certificate's PEM file (written into `dir`).
+#[allow(dead_code)]
+pub fn self_signed_https(dir: &Path) -> (u16, PathBuf) {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let pem = dir.join("self-signed.pem");
+    std::fs::write(&pem, cert.cert.pem()).unwrap();
+    let server_cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()))
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let cfg = server_cfg.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let conn = rustls::ServerConnection::new(cfg).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut buf = [0u8; 4096];
+                if tls.read(&mut buf).unwrap_or(0) > 0 {
+                    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
+                    let _ = tls.write_all(format!("HTTP/1.1 200 OK\r\nDate: {date}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+                    let _ = tls.flush();
+                }
+            });
+        }
+    });
+    (port, pem)
+}
