@@ -126,6 +126,55 @@ pub mod server {
         pub delay_ms: AtomicU64,
         /// Ids of every record served, in order.
         pub served: std::sync::Mutex<Vec<String>>,
+        /// Faults for the next requests, one per request, in order (see [`Fault`]).
+        pub faults: std::sync::Mutex<std::collections::VecDeque<Fault>>,
+        /// Faults injected so far.
+        pub faults_injected: AtomicU64,
+    }
+
+    /// One injected fault.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Fault {
+        /// 429 with `Retry-After: 1`.
+        RateLimit,
+        /// 500.
+        ServerError,
+        /// 503.
+        Unavailable,
+        /// Answer after this many milliseconds (longer than the client's timeout: a timeout).
+        Slow(u64),
+        /// A 200 whose body stops half-way and the connection is cut.
+        Reset,
+        /// A 200 with half a JSON document.
+        Truncated,
+        /// A 200 that is not JSON.
+        Malformed,
+        /// 401, as for an expired or revoked token.
+        Unauthorized,
+    }
+
+    impl std::str::FromStr for Fault {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Fault, String> {
+            Ok(match s.trim() {
+                "429" => Fault::RateLimit,
+                "500" => Fault::ServerError,
+                "503" => Fault::Unavailable,
+                "reset" => Fault::Reset,
+                "truncated" => Fault::Truncated,
+                "malformed" => Fault::Malformed,
+                "401" | "expired" => Fault::Unauthorized,
+                other => match other.strip_prefix("slow:").and_then(|ms| ms.parse().ok()) {
+                    Some(ms) => Fault::Slow(ms),
+                    None => return Err(format!("unknown fault `{other}` (429, 500, 503, slow:MS, reset, truncated, malformed, 401)")),
+                },
+            })
+        }
+    }
+
+    /// Parses `429,503,slow:3000,reset,...`.
+    pub fn parse_faults(spec: &str) -> Result<Vec<Fault>, String> {
+        spec.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect()
     }
 
     #[derive(Deserialize)]
@@ -151,6 +200,27 @@ pub mod server {
         let delay = st.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        let fault = st.faults.lock().expect("faults").pop_front();
+        if let Some(f) = fault {
+            st.faults_injected.fetch_add(1, Ordering::SeqCst);
+            match f {
+                Fault::RateLimit => {
+                    let mut resp = (StatusCode::TOO_MANY_REQUESTS, "rate limited").into_response();
+                    resp.headers_mut().insert("retry-after", "1".parse().expect("valid header"));
+                    return resp;
+                }
+                Fault::ServerError => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+                Fault::Unavailable => return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response(),
+                Fault::Slow(ms) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+                Fault::Unauthorized => return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "token expired"}))).into_response(),
+                Fault::Malformed => return (StatusCode::OK, [("content-type", "application/json")], "<html>gateway error</html>").into_response(),
+                Fault::Truncated => return (StatusCode::OK, [("content-type", "application/json")], "{\"records\": [\"{\\\"id\\\": ").into_response(),
+                Fault::Reset => {
+                    let chunks: Vec<Result<&'static [u8], std::io::Error>> = vec![Ok(b"{\"records\": ["), Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut"))];
+                    return (StatusCode::OK, [("content-type", "application/json")], axum::body::Body::from_stream(futures_util::stream::iter(chunks))).into_response();
+                }
+            }
         }
         if let Some(tok) = &st.token {
             let ok = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {tok}"));
@@ -200,9 +270,32 @@ pub mod server {
         axum::Json(serde_json::json!({"records": out, "next_cursor": next})).into_response()
     }
 
+    async fn served(State(st): State<Arc<MockState>>) -> Response {
+        axum::Json(st.served.lock().expect("served list").clone()).into_response()
+    }
+
+    async fn faults_left(State(st): State<Arc<MockState>>) -> Response {
+        axum::Json(serde_json::json!({"left": st.faults.lock().expect("faults").len(), "injected": st.faults_injected.load(Ordering::SeqCst)})).into_response()
+    }
+
+    async fn add_faults(State(st): State<Arc<MockState>>, body: String) -> Response {
+        match parse_faults(&body) {
+            Ok(f) => {
+                st.faults.lock().expect("faults").extend(f);
+                StatusCode::NO_CONTENT.into_response()
+            }
+            Err(e) => bad(e),
+        }
+    }
+
     /// Starts the mock on 127.0.0.1 with an OS-chosen port. Returns its address.
     pub async fn start(state: Arc<MockState>) -> std::io::Result<SocketAddr> {
-        let app = axum::Router::new().route("/api/v1/records", get(records)).with_state(state);
+        let app = axum::Router::new()
+            .route("/api/v1/records", get(records))
+            // Test-only controls (not part of any vendor API).
+            .route("/mock/served", get(served))
+            .route("/mock/faults", get(faults_left).post(add_faults))
+            .with_state(state);
         crate::serve(app).await
     }
 }

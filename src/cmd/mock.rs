@@ -27,6 +27,11 @@ pub enum MockCommand {
         /// Delay every answer by this many milliseconds.
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
+        /// Faults for the first requests, one per request: 429, 500, 503, slow:MS, reset
+        /// (connection cut mid-body), truncated, malformed, 401 (expired token). More can be
+        /// queued with `POST /mock/faults`.
+        #[arg(long, default_value = "")]
+        faults: String,
     },
     /// The PAN-OS XML API (firewall, or Panorama with several serials). Prints `listening on http://ADDR`.
     Panos {
@@ -165,8 +170,8 @@ pub enum MockCommand {
 }
 
 pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
-    let (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms) = match cmd {
-        MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms } => (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms),
+    let (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults) = match cmd {
+        MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults } => (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults),
         MockCommand::Panos { panorama, tz, interval_ms, history, pending_polls, errors_as_200, entries } => {
             let tz = logfetch_common::time::parse_tz(&tz)?;
             let rt = tokio::runtime::Runtime::new()?;
@@ -277,6 +282,7 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
         st.rate_limit_next.store(rate_limit_first, std::sync::atomic::Ordering::SeqCst);
         st.retry_after_secs.store(retry_after, std::sync::atomic::Ordering::SeqCst);
         st.delay_ms.store(delay_ms, std::sync::atomic::Ordering::SeqCst);
+        st.faults.lock().expect("faults").extend(server::parse_faults(&faults).map_err(anyhow::Error::msg)?);
         let addr = server::start(st).await?;
         println!("listening on http://{addr}");
         use std::io::Write;
