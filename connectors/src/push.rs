@@ -50,6 +50,8 @@ pub trait PushObserver: Send + Sync {
     fn backpressure(&self, dropped: u64);
     /// UDP: the kernel's drop counter for the socket (absolute).
     fn kernel_drops(&self, _total: u64) {}
+    /// TCP/TLS: a connection refused because `max_connections` were open.
+    fn connection_refused(&self) {}
 }
 
 /// A push listener.

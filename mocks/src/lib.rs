@@ -15,7 +15,12 @@ pub mod zscaler_nss;
 
 /// Serves `app` on 127.0.0.1 with an OS-chosen port; returns the address.
 pub async fn serve(app: axum::Router) -> std::io::Result<std::net::SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    serve_on(app, 0).await
+}
+
+/// Like [`serve`] on a given loopback port (0: any).
+pub async fn serve_on(app: axum::Router, port: u16) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

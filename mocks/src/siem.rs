@@ -135,6 +135,11 @@ async fn stats(State(st): State<Arc<SiemMock>>) -> Response {
 
 /// Starts both receivers on one loopback port.
 pub async fn start(state: Arc<SiemMock>) -> std::io::Result<SocketAddr> {
+    start_on(state, 0).await
+}
+
+/// [`start`] on a given loopback port (a sink that comes back where it was).
+pub async fn start_on(state: Arc<SiemMock>, port: u16) -> std::io::Result<SocketAddr> {
     use axum::routing::{get, post};
     let app = axum::Router::new()
         .route("/services/collector/event", post(hec_event))
@@ -142,5 +147,5 @@ pub async fn start(state: Arc<SiemMock>) -> std::io::Result<SocketAddr> {
         .route("/_bulk", post(bulk))
         .route("/mock/stats", get(stats))
         .with_state(state);
-    crate::serve(app).await
+    crate::serve_on(app, port).await
 }

@@ -102,7 +102,7 @@ async fn tenants(State(st): State<AppState>) -> Response {
             tenant["push"] = json!({
                 "records_received": p.records_received, "records_rejected": p.records_rejected, "records_truncated": p.records_truncated,
                 "spool_bytes": p.spool_bytes, "backpressure_events": p.backpressure_events, "records_dropped": p.records_dropped,
-                "udp_kernel_drops": p.udp_kernel_drops, "last_error": p.last_error,
+                "udp_kernel_drops": p.udp_kernel_drops, "connections_refused": p.connections_refused, "last_error": p.last_error,
             });
         }
         out.push(tenant);

@@ -46,6 +46,8 @@ pub struct StreamStats {
     pub udp_kernel_drops: u64,
     /// Push: records dropped as replays of ones already delivered (same event id).
     pub duplicates_dropped: u64,
+    /// Push over TCP/TLS: connections refused at `max_connections`.
+    pub connections_refused: u64,
 }
 
 /// Per sink.
@@ -121,7 +123,8 @@ impl Metrics {
                 let _ = writeln!(out, "logfetch_run_duration_seconds{{tenant=\"{}\",stream=\"{}\"}} {d}", esc(t), esc(k));
             }
         }
-        let push: [(&str, &str, &str, fn(&StreamStats) -> f64); 6] = [
+        let push: [(&str, &str, &str, fn(&StreamStats) -> f64); 7] = [
+            ("logfetch_connections_refused_total", "counter", "TCP/TLS connections refused at max_connections", |s| s.connections_refused as f64),
             ("logfetch_duplicates_dropped_total", "counter", "Replayed records dropped because their event id was just delivered", |s| s.duplicates_dropped as f64),
             ("logfetch_udp_kernel_drops_total", "counter", "Datagrams the kernel dropped on the listener's socket (receive buffer full)", |s| s.udp_kernel_drops as f64),
             ("logfetch_spool_bytes", "gauge", "Bytes waiting in the durable spool", |s| s.spool_bytes as f64),

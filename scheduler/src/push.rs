@@ -56,6 +56,9 @@ impl PushObserver for MetricsObserver {
     fn kernel_drops(&self, total: u64) {
         self.metrics.stream(&self.tenant, "push", |s| s.udp_kernel_drops = total);
     }
+    fn connection_refused(&self) {
+        self.metrics.stream(&self.tenant, "push", |s| s.connections_refused += 1);
+    }
     fn backpressure(&self, dropped: u64) {
         self.metrics.stream(&self.tenant, "push", |s| {
             s.backpressure_events += 1;

@@ -98,6 +98,9 @@ pub enum MockCommand {
         /// Refuse documents containing this text with a mapping error.
         #[arg(long)]
         reject_containing: Option<String>,
+        /// Loopback port to listen on (default: any free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
     },
     /// A Zscaler NSS (VM) feed: records over TCP, one per line; `--replay N` reconnects and sends
     /// the last N records again, as NSS does after a connection drop.
@@ -214,14 +217,14 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
             })?;
             return Ok(ExitCode::SUCCESS);
         }
-        MockCommand::Siem { hec_token, hec_busy_first, bulk_throttle_first, reject_containing } => {
+        MockCommand::Siem { hec_token, hec_busy_first, bulk_throttle_first, reject_containing, port } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 let m = logfetch_mocks::siem::SiemMock { hec_token, ..Default::default() };
                 m.hec_busy_next.store(hec_busy_first, std::sync::atomic::Ordering::SeqCst);
                 m.bulk_throttle_next.store(bulk_throttle_first, std::sync::atomic::Ordering::SeqCst);
                 *m.reject_containing.lock().unwrap_or_else(|e| e.into_inner()) = reject_containing;
-                let addr = logfetch_mocks::siem::start(Arc::new(m)).await?;
+                let addr = logfetch_mocks::siem::start_on(Arc::new(m), port).await?;
                 println!("listening on http://{addr}");
                 use std::io::Write;
                 std::io::stdout().flush()?;

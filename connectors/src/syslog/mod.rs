@@ -226,7 +226,8 @@ impl SyslogReceiver {
                 _ = cancel.cancelled() => break,
             };
             let Ok(permit) = slots.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, max = s.max_connections, "connection limit reached; refusing");
+                tracing::warn!(tenant = %s.tenant, %peer, max = s.max_connections, "connection limit reached (max_connections); refusing");
+                obs.connection_refused();
                 drop(sock);
                 continue;
             };

@@ -1,0 +1,102 @@
+//! Limits, each flooded: TCP connections beyond `max_connections` are refused and counted;
+//! records over `max_message_bytes` are cut, counted and kept; a full spool (the sink is down)
+//! slows the sender down instead of dropping, and everything arrives once the sink is back.
+
+mod support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use support::*;
+
+fn metric(admin: &str, name: &str) -> f64 {
+    http_get(admin, "/metrics")
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{tenant=\"asa\",stream=\"push\"}}")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn connection_message_and_spool_limits_hold_under_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The HEC sink starts out unreachable: deliveries fail and the spool fills up.
+    let hec_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hec_token = secret_file(d, "hec", "hec-token");
+    let cfg = d.join("logfetch.toml");
+    let text = format!(
+        r#"[service]
+data_dir = "{data}"
+admin_listen = "127.0.0.1:0"
+spool_max_bytes = 60000
+
+[[tenant]]
+id = "asa"
+vendor = "cisco"
+kinds = ["flow"]
+[tenant.connection]
+listen = "tcp://127.0.0.1:0"
+max_connections = 2
+max_message_bytes = 1024
+
+[[sink]]
+name = "hec"
+type = "splunk_hec"
+url = "http://127.0.0.1:{hec_port}"
+token = "file:{hec_token}"
+flush_interval = "100ms"
+"#,
+        data = d.join("data").display()
+    );
+    std::fs::write(&cfg, &text).unwrap();
+    let (daemon, admin, logs) = start_daemon(&cfg);
+    let addr = listen_addrs(&logs, 1)["asa"].clone();
+
+    // Connections: two are served, the others refused and counted.
+    let held: Vec<std::net::TcpStream> = (0..6).filter_map(|_| std::net::TcpStream::connect(&addr).ok()).collect();
+    wait_until("refused connections counted", Duration::from_secs(10), || metric(&admin, "logfetch_connections_refused_total") >= 4.0);
+    drop(held);
+
+    // Over-long records: cut at max_message_bytes and counted.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    let base = chrono::Utc::now();
+    let lines = logfetch_mocks::cisco_syslog::generate(5, 5, false, base);
+    for l in &lines {
+        writeln!(s, "{l} {}", "x".repeat(3000)).unwrap();
+    }
+    drop(s);
+    wait_until("truncations counted", Duration::from_secs(10), || metric(&admin, "logfetch_records_truncated_total") >= 5.0);
+
+    // Spool: with the sink down the spool fills to its bound and the sender is slowed down.
+    let flood = logfetch_mocks::cisco_syslog::generate(6, 60000, false, base);
+    let sender = {
+        let addr = addr.clone();
+        let flood = flood.clone();
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            for l in &flood {
+                if writeln!(s, "{l}").is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+    };
+    wait_until("back-pressure from the full spool", Duration::from_secs(30), || metric(&admin, "logfetch_backpressure_total") >= 1.0);
+    let spooled = metric(&admin, "logfetch_spool_bytes");
+    assert!(spooled <= 60000.0 + 70000.0, "the spool stays near its bound: {spooled}");
+    // Far more than the spool and the kernel's socket buffers hold: the sender must be waiting.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!sender.is_finished(), "the sender is held back, not dropped");
+
+    // The sink comes back: everything arrives, nothing was dropped.
+    let (_siem, siem_url) = start_listening(&["mock", "siem", "--hec-token", "hec-token", "--port", &hec_port.to_string()]);
+    assert!(siem_url.ends_with(&hec_port.to_string()), "{siem_url}");
+    assert!(sender.join().unwrap(), "the sender got everything through");
+    wait_until("the spool to drain", Duration::from_secs(60), || metric(&admin, "logfetch_spool_bytes") == 0.0 && metric(&admin, "logfetch_records_received_total") >= 60005.0);
+    assert_eq!(metric(&admin, "logfetch_records_dropped_total"), 0.0);
+    kill(&daemon.0, 15);
+    drop(daemon);
+}
