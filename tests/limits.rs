@@ -100,3 +100,52 @@ flush_interval = "100ms"
     kill(&daemon.0, 15);
     drop(daemon);
 }
+
+#[test]
+fn oversized_http_push_bodies_are_refused_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token = secret_file(d, "nss", "nss-token");
+    let cfg = d.join("logfetch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[service]\ndata_dir = \"{}\"\nadmin_listen = \"127.0.0.1:0\"\n\n[[tenant]]\nid = \"zia\"\nvendor = \"zscaler\"\nkinds = [\"dns\"]\n[tenant.connection]\nlisten = \"http://127.0.0.1:0/feed\"\ntoken = \"file:{token}\"\n\n[[sink]]\nname = \"files\"\ntype = \"file\"\npath = \"{}\"\n",
+            d.join("data").display(),
+            d.join("out").display()
+        ),
+    )
+    .unwrap();
+    let (daemon, admin, logs) = start_daemon(&cfg);
+    let addr = listen_addrs(&logs, 1)["zia"].clone();
+    let post = |body: &[u8], gzip: bool| -> u16 {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let enc = if gzip { "Content-Encoding: gzip\r\n" } else { "" };
+        let head = format!("POST /feed HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer nss-token\r\n{enc}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        s.write_all(head.as_bytes()).unwrap();
+        let _ = s.write_all(body);
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    };
+    // 17 MiB of records: over the 16 MiB limit.
+    let line = "{\"sourcetype\":\"zscalernss-dns\",\"event\":{\"datetime\":\"Wed Jun 05 08:00:00 2024\",\"dns_req\":\"example.com\"}}\n";
+    let big = line.repeat(17 * 1024 * 1024 / line.len() + 1);
+    assert_eq!(post(big.as_bytes(), false), 413);
+    // A small gzip body that inflates past the limit.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b' '; 20 * 1024 * 1024]).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1024 * 1024);
+    assert_eq!(post(&bomb, true), 413);
+    // A normal batch still goes through.
+    assert_eq!(post(line.as_bytes(), false), 200);
+    let count = |name: &str| -> f64 {
+        http_get(&admin, "/metrics").lines().find(|l| l.starts_with(&format!("{name}{{tenant=\"zia\",stream=\"push\"}}"))).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    };
+    assert_eq!(count("logfetch_requests_oversized_total"), 2.0);
+    assert_eq!(count("logfetch_records_received_total"), 1.0);
+    kill(&daemon.0, 15);
+    drop(daemon);
+}

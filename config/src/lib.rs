@@ -61,12 +61,20 @@ pub struct EnrichmentConfig {
     /// Threat-intelligence feeds.
     #[serde(default, rename = "feed")]
     pub feeds: Vec<FeedConfig>,
+    /// Most indicators kept from one feed; the rest are counted and logged, not loaded (a
+    /// runaway feed must not exhaust memory).
+    #[serde(default = "default_max_indicators")]
+    pub max_indicators: usize,
 }
 
 impl Default for EnrichmentConfig {
     fn default() -> Self {
-        EnrichmentConfig { geoip: None, asn: None, users_file: None, watch_interval: default_watch_interval(), feeds: Vec::new() }
+        EnrichmentConfig { geoip: None, asn: None, users_file: None, watch_interval: default_watch_interval(), feeds: Vec::new(), max_indicators: default_max_indicators() }
     }
+}
+
+fn default_max_indicators() -> usize {
+    5_000_000
 }
 
 fn default_watch_interval() -> HumanDuration {

@@ -52,6 +52,8 @@ pub trait PushObserver: Send + Sync {
     fn kernel_drops(&self, _total: u64) {}
     /// TCP/TLS: a connection refused because `max_connections` were open.
     fn connection_refused(&self) {}
+    /// HTTP receivers: a request refused because its body was over the size limit.
+    fn oversized(&self) {}
 }
 
 /// A push listener.

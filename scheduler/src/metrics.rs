@@ -48,6 +48,8 @@ pub struct StreamStats {
     pub duplicates_dropped: u64,
     /// Push over TCP/TLS: connections refused at `max_connections`.
     pub connections_refused: u64,
+    /// Push over HTTP (Cloud NSS): requests refused because the body was over the limit.
+    pub requests_oversized: u64,
 }
 
 /// Per sink.
@@ -123,7 +125,8 @@ impl Metrics {
                 let _ = writeln!(out, "logfetch_run_duration_seconds{{tenant=\"{}\",stream=\"{}\"}} {d}", esc(t), esc(k));
             }
         }
-        let push: [(&str, &str, &str, fn(&StreamStats) -> f64); 7] = [
+        let push: [(&str, &str, &str, fn(&StreamStats) -> f64); 8] = [
+            ("logfetch_requests_oversized_total", "counter", "HTTP push requests refused (413) because the body was over the limit", |s| s.requests_oversized as f64),
             ("logfetch_connections_refused_total", "counter", "TCP/TLS connections refused at max_connections", |s| s.connections_refused as f64),
             ("logfetch_duplicates_dropped_total", "counter", "Replayed records dropped because their event id was just delivered", |s| s.duplicates_dropped as f64),
             ("logfetch_udp_kernel_drops_total", "counter", "Datagrams the kernel dropped on the listener's socket (receive buffer full)", |s| s.udp_kernel_drops as f64),

@@ -59,6 +59,9 @@ impl PushObserver for MetricsObserver {
     fn connection_refused(&self) {
         self.metrics.stream(&self.tenant, "push", |s| s.connections_refused += 1);
     }
+    fn oversized(&self) {
+        self.metrics.stream(&self.tenant, "push", |s| s.requests_oversized += 1);
+    }
     fn backpressure(&self, dropped: u64) {
         self.metrics.stream(&self.tenant, "push", |s| {
             s.backpressure_events += 1;

@@ -111,3 +111,16 @@ async fn url_feeds_refresh_and_a_failing_refresh_keeps_the_previous_indicators()
     let e = EnrichSources::open(&cfg, None, &|_| Ok("wrong".into())).await.unwrap_err();
     assert!(e.contains("feed `remote`") && e.contains("401"), "{e}");
 }
+
+#[tokio::test]
+async fn a_feed_over_max_indicators_is_cut_counted_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("flood.txt");
+    let lines: String = (0..10_000).map(|i| format!("host{i}.flood.example\n")).collect();
+    std::fs::write(&p, lines).unwrap();
+    let cfg: EnrichmentConfig = serde_json::from_value(serde_json::json!({"max_indicators": 2500, "feed": [{"name": "flood", "path": p}]})).unwrap();
+    let sources = EnrichSources::open(&cfg, None, &|_| Err("no secrets".into())).await.unwrap();
+    assert_eq!(sources.ti().len(), 2500, "the feed is cut at the limit");
+    assert_eq!(sources.stats.indicators_dropped.load(Ordering::Relaxed), 7500);
+    assert!(sources.render_metrics().contains("logfetch_enrich_indicators_dropped_total 7500"), "{}", sources.render_metrics());
+}

@@ -90,7 +90,7 @@ struct AppState {
     token: String,
 }
 
-async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: axum::body::Body) -> Response {
     let given = headers.get(st.header.as_str()).and_then(|v| v.to_str().ok());
     match given {
         None => return (StatusCode::UNAUTHORIZED, "missing token header").into_response(),
@@ -99,8 +99,14 @@ async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byte
         }
         Some(_) => {}
     }
+    // The body limit (MAX_BODY, also after gunzip) is enforced here, so it is logged and counted.
+    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return too_large(&st, "request body"),
+    };
     let text = match decode_body(&body) {
         Ok(t) => t,
+        Err(e) if e.contains("over the limit") => return too_large(&st, "decompressed body"),
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     let records = match split_batch(&text) {
@@ -126,6 +132,12 @@ async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byte
             (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "5")], "cannot store the batch").into_response()
         }
     }
+}
+
+fn too_large(st: &AppState, what: &str) -> Response {
+    tracing::warn!(limit_bytes = MAX_BODY, "Cloud NSS {what} over the limit; refused with 413 (the feed must send smaller batches)");
+    st.obs.oversized();
+    (StatusCode::PAYLOAD_TOO_LARGE, format!("{what} over {MAX_BODY} bytes")).into_response()
 }
 
 /// A TLS listener for axum: TCP accept, then the rustls handshake (bounded in time).
@@ -167,7 +179,7 @@ impl PushSource for CloudNssReceiver {
             });
             let app = axum::Router::new()
                 .route(&self.path, axum::routing::post(receive))
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+                .layer(axum::extract::DefaultBodyLimit::disable())
                 .with_state(st);
             let tcp = tokio::net::TcpListener::bind(&self.addr).await.map_err(|e| listen_err(e.to_string()))?;
             let bound = tcp.local_addr().map_err(|e| listen_err(e.to_string()))?;

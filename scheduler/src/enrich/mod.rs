@@ -40,6 +40,8 @@ pub struct EnrichStats {
     /// Sources that failed to load or refresh (the previous contents stay in use).
     pub source_failures: AtomicU64,
     pub reloads: AtomicU64,
+    /// Indicators not loaded because a feed went over `max_indicators`.
+    pub indicators_dropped: AtomicU64,
 }
 
 struct FeedState {
@@ -64,6 +66,8 @@ pub struct EnrichSources {
     agents_built: Mutex<Option<Instant>>,
     db: Option<sled::Db>,
     pub watch_interval: Duration,
+    /// Most indicators kept per feed.
+    pub max_indicators: usize,
     pub stats: EnrichStats,
     /// Only when a feed has a `url` (building a client needs the TLS provider installed).
     http: Option<reqwest::Client>,
@@ -120,6 +124,7 @@ impl EnrichSources {
             agents_built: Mutex::new(None),
             db,
             watch_interval: cfg.watch_interval.get(),
+            max_indicators: cfg.max_indicators,
             stats: EnrichStats::default(),
             http: if cfg.feeds.iter().any(|f| f.url.is_some()) {
                 Some(reqwest::Client::builder().timeout(Duration::from_secs(60)).user_agent(concat!("logfetch/", env!("CARGO_PKG_VERSION"))).build().map_err(|e| e.to_string())?)
@@ -152,6 +157,7 @@ impl EnrichSources {
             agents_built: Mutex::new(None),
             db: None,
             watch_interval: Duration::from_secs(5),
+            max_indicators: usize::MAX,
             stats: EnrichStats::default(),
             http: None,
         })
@@ -242,7 +248,13 @@ impl EnrichSources {
             match fetched {
                 Ok((text, seen, st)) => {
                     f.stamp = st;
-                    let loaded = spec(&cfg).parse(&text, i as u16, seen);
+                    let mut loaded = spec(&cfg).parse(&text, i as u16, seen);
+                    if loaded.indicators.len() > self.max_indicators {
+                        let over = loaded.indicators.len() - self.max_indicators;
+                        tracing::warn!(feed = %cfg.name, limit = self.max_indicators, dropped = over, "feed has more indicators than max_indicators; the rest are not loaded");
+                        self.stats.indicators_dropped.fetch_add(over as u64, Ordering::Relaxed);
+                        loaded.indicators.truncate(self.max_indicators);
+                    }
                     if !loaded.rejected.is_empty() {
                         let sample: Vec<String> = loaded.rejected.iter().take(3).map(|(n, w)| format!("entry {n}: {w}")).collect();
                         tracing::warn!(feed = %cfg.name, rejected = loaded.rejected.len(), sample = %sample.join("; "), "feed entries that could not be used");
@@ -323,6 +335,7 @@ impl EnrichSources {
             ("logfetch_enrich_user_hits_total", "Endpoints given a user from the users file or directory caches", &st.user_hits),
             ("logfetch_enrich_source_failures_total", "Enrichment sources that failed to load or refresh (previous contents kept)", &st.source_failures),
             ("logfetch_enrich_reloads_total", "Enrichment sources swapped after a change", &st.reloads),
+            ("logfetch_enrich_indicators_dropped_total", "Indicators not loaded because a feed went over max_indicators", &st.indicators_dropped),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
         }
