@@ -136,3 +136,30 @@ fn every_injected_fault_is_survived_without_loss() {
     eprintln!("fault injection: {} faults injected, {} records served and delivered once, errors seen: {}", injected["injected"], served.len(), errors.len() + 1);
     assert!(served.len() > 500, "{}", served.len());
 }
+
+#[test]
+fn a_vendor_clock_behind_ours_is_measured_warned_and_named_by_tenant_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_mock, url) = start_listening(&["mock", "test-api", "--token", "tok", "--interval-ms", "500", "--clock-offset-secs", "-300"]);
+    let cfg = config(d, &url);
+    let (daemon, admin, logs) = start_daemon(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut warned = false;
+    while !warned {
+        let line = logs.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a clock-skew warning");
+        warned = line.contains("the vendor's clock differs") && line.contains("delay");
+    }
+    let skew: f64 = http_get(&admin, "/metrics")
+        .lines()
+        .find(|l| l.starts_with("logfetch_vendor_clock_skew_seconds{host=\"127.0.0.1\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("the skew gauge");
+    assert!((295.0..=305.0).contains(&skew), "{skew}");
+    kill(&daemon.0, 15);
+    drop(daemon);
+    let out = std::process::Command::new(bin()).args(["tenant", "test", "faulty", "-c"]).arg(&cfg).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL  clock") && text.contains("+30"), "{text}");
+}

@@ -175,6 +175,40 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// The vendor clock's offset from this host's, per host, from the `Date` header of the last
+/// answer (seconds; positive: the vendor is behind). Read by the metrics endpoint.
+static CLOCK_SKEW: std::sync::Mutex<Vec<(String, i64, Option<std::time::Instant>)>> = std::sync::Mutex::new(Vec::new());
+
+/// Skew beyond which a warning is logged (at most every 10 minutes per host).
+pub const CLOCK_SKEW_WARN_SECS: i64 = 30;
+
+/// `(host, seconds)` for every vendor host answered so far.
+pub fn clock_skews() -> Vec<(String, i64)> {
+    CLOCK_SKEW.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(h, s, _)| (h.clone(), *s)).collect()
+}
+
+/// Records the skew an answer's `Date` header shows; warns when it is large, since pull windows
+/// are cut by this host's clock: a vendor that is behind has not written the newest records yet.
+fn note_clock(resp: &reqwest::Response) {
+    let Some(date) = resp.headers().get(reqwest::header::DATE).and_then(|d| d.to_str().ok()).and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()) else { return };
+    let skew = (chrono::Utc::now() - date.with_timezone(&chrono::Utc)).num_seconds();
+    let host = resp.url().host_str().unwrap_or("").to_string();
+    let mut all = CLOCK_SKEW.lock().unwrap_or_else(|e| e.into_inner());
+    let idx = match all.iter().position(|(h, _, _)| *h == host) {
+        Some(i) => i,
+        None => {
+            all.push((host.clone(), skew, None));
+            all.len() - 1
+        }
+    };
+    let entry = &mut all[idx];
+    entry.1 = skew;
+    if skew.abs() > CLOCK_SKEW_WARN_SECS && entry.2.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600)) {
+        entry.2 = Some(std::time::Instant::now());
+        tracing::warn!(host = %host, skew_seconds = skew, "the vendor's clock differs from this host's by {skew} s: pull windows are cut by this host's clock, so records the vendor stamps later can be missed; fix NTP on either side, or raise the tenant's `delay` above the skew");
+    }
+}
+
 pub async fn send_via(
     endpoint: &str,
     limiters: &[&RateLimiter],
@@ -188,7 +222,10 @@ pub async fn send_via(
             l.acquire().await;
         }
         let last = match make().send().await {
-            Ok(resp) if resp.status().is_success() => return Ok(resp),
+            Ok(resp) if resp.status().is_success() => {
+                note_clock(&resp);
+                return Ok(resp);
+            }
             Ok(resp) if resp.status().as_u16() == 429 => {
                 limited += 1;
                 let wait = rate_limit_wait(resp.headers());

@@ -130,6 +130,9 @@ pub mod server {
         pub faults: std::sync::Mutex<std::collections::VecDeque<Fault>>,
         /// Faults injected so far.
         pub faults_injected: AtomicU64,
+        /// The mock's clock runs this many seconds ahead (negative: behind) of the host's: its
+        /// `Date` header and the newest record it has follow that clock.
+        pub clock_offset_secs: std::sync::atomic::AtomicI64,
     }
 
     /// One injected fault.
@@ -252,7 +255,8 @@ pub mod server {
             return bad("limit must be 1..=5000".into());
         }
         let iv = st.interval_ms.max(1);
-        let end_ms = end.timestamp_millis().min(Utc::now().timestamp_millis());
+        let vendor_now = Utc::now() + chrono::Duration::seconds(st.clock_offset_secs.load(Ordering::SeqCst));
+        let end_ms = end.timestamp_millis().min(vendor_now.timestamp_millis());
         let first = (start.timestamp_millis() + iv - 1).div_euclid(iv);
         let last_excl = (end_ms + iv - 1).div_euclid(iv);
         let total = (last_excl - first).max(0) as u64;
@@ -268,6 +272,15 @@ pub mod server {
         st.served.lock().expect("served list").extend(ids);
         let next = if to < total { Some(to) } else { None };
         axum::Json(serde_json::json!({"records": out, "next_cursor": next})).into_response()
+    }
+
+    /// The `Date` header by the mock's own (possibly skewed) clock.
+    async fn vendor_date(State(st): State<Arc<MockState>>, mut resp: Response) -> Response {
+        let now = Utc::now() + chrono::Duration::seconds(st.clock_offset_secs.load(Ordering::SeqCst));
+        if let Ok(v) = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string().parse() {
+            resp.headers_mut().insert("date", v);
+        }
+        resp
     }
 
     async fn served(State(st): State<Arc<MockState>>) -> Response {
@@ -295,6 +308,7 @@ pub mod server {
             // Test-only controls (not part of any vendor API).
             .route("/mock/served", get(served))
             .route("/mock/faults", get(faults_left).post(add_faults))
+            .layer(axum::middleware::map_response_with_state(state.clone(), vendor_date))
             .with_state(state);
         crate::serve(app).await
     }

@@ -155,6 +155,13 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{sink=\"{}\"}} {}", esc(n), get(s));
             }
         }
+        let skews = logfetch_connectors::http::clock_skews();
+        if !skews.is_empty() {
+            let _ = writeln!(out, "# HELP logfetch_vendor_clock_skew_seconds This host's clock minus the vendor's (HTTP Date header of the last answer)\n# TYPE logfetch_vendor_clock_skew_seconds gauge");
+            for (host, skew) in skews {
+                let _ = writeln!(out, "logfetch_vendor_clock_skew_seconds{{host=\"{}\"}} {skew}", esc(&host));
+            }
+        }
         out
     }
 }

@@ -32,6 +32,9 @@ pub enum MockCommand {
         /// queued with `POST /mock/faults`.
         #[arg(long, default_value = "")]
         faults: String,
+        /// Run the mock's clock this many seconds ahead of the host's (negative: behind).
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        clock_offset_secs: i64,
     },
     /// The PAN-OS XML API (firewall, or Panorama with several serials). Prints `listening on http://ADDR`.
     Panos {
@@ -173,8 +176,8 @@ pub enum MockCommand {
 }
 
 pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
-    let (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults) = match cmd {
-        MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults } => (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults),
+    let (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults, clock_offset_secs) = match cmd {
+        MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults, clock_offset_secs } => (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults, clock_offset_secs),
         MockCommand::Panos { panorama, tz, interval_ms, history, pending_polls, errors_as_200, entries } => {
             let tz = logfetch_common::time::parse_tz(&tz)?;
             let rt = tokio::runtime::Runtime::new()?;
@@ -286,6 +289,7 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
         st.retry_after_secs.store(retry_after, std::sync::atomic::Ordering::SeqCst);
         st.delay_ms.store(delay_ms, std::sync::atomic::Ordering::SeqCst);
         st.faults.lock().expect("faults").extend(server::parse_faults(&faults).map_err(anyhow::Error::msg)?);
+        st.clock_offset_secs.store(clock_offset_secs, std::sync::atomic::Ordering::SeqCst);
         let addr = server::start(st).await?;
         println!("listening on http://{addr}");
         use std::io::Write;
