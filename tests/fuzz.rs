@@ -1,6 +1,7 @@
 //! Runs every cargo-fuzz target (`fuzz/fuzz_targets/`) for a bounded time: syslog framing, the
 //! Cisco, PAN-OS (CSV/CEF/LEEF/JSON/XML), Zscaler and SentinelOne parsers, and the config file.
-//! Each starts from the corpus kept in `fuzz/corpus/<target>` plus the vendor samples in
+//! Each starts from the corpus kept in `fuzz/corpus/<target>`, the inputs that once crashed it
+//! (`fuzz/regressions/<target>`) and the vendor samples in
 //! `../shared`, and must finish without a crash. `LOGFETCH_FUZZ_SECS` sets the time per target
 //! (default 30). Needs nightly and cargo-fuzz (`.ci/run` installs cargo-fuzz); without them the
 //! test says SKIPPED.
@@ -30,9 +31,11 @@ fn tool_available() -> bool {
 fn seed(target: &str, sources: &[&str], into: &Path) -> usize {
     std::fs::create_dir_all(into).unwrap();
     let mut n = 0;
-    for e in std::fs::read_dir(root().join("fuzz/corpus").join(target)).into_iter().flatten().flatten() {
-        std::fs::copy(e.path(), into.join(e.file_name())).unwrap();
-        n += 1;
+    for dir in ["fuzz/corpus", "fuzz/regressions"] {
+        for e in std::fs::read_dir(root().join(dir).join(target)).into_iter().flatten().flatten() {
+            std::fs::copy(e.path(), into.join(e.file_name())).unwrap();
+            n += 1;
+        }
     }
     let shared = root().join("../shared");
     for s in sources {

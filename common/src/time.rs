@@ -240,6 +240,17 @@ fn fixed(secs: i32) -> FixedOffset {
     FixedOffset::east_opt(secs).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset is valid"))
 }
 
+/// `t` minus `ms` milliseconds; `None` when that leaves chrono's range (vendor durations are
+/// untrusted input).
+pub fn before(t: DateTime<Utc>, ms: u64) -> Option<DateTime<Utc>> {
+    t.checked_sub_signed(Duration::try_milliseconds(i64::try_from(ms).ok()?)?)
+}
+
+/// `t` plus `ms` milliseconds, or `None` out of range.
+pub fn after(t: DateTime<Utc>, ms: u64) -> Option<DateTime<Utc>> {
+    t.checked_add_signed(Duration::try_milliseconds(i64::try_from(ms).ok()?)?)
+}
+
 /// The common numeric shapes without format-string parsing:
 /// `YYYY-MM-DD[T ]HH:MM:SS[.f]` or with `/` date separators, then nothing, `Z` or `±HH:MM`.
 /// `None` when the text has any other shape (the general path handles it).

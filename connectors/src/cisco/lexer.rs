@@ -142,7 +142,7 @@ pub fn duration_ms(s: &str) -> Option<u64> {
     if it.next().is_some() || m > 59 || sec > 59 {
         return None;
     }
-    Some(((h * 60 + m) * 60 + sec) * 1000)
+    h.checked_mul(3600)?.checked_add(m * 60 + sec)?.checked_mul(1000)
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ fn map_asa(f: AsaFlow<'_>, msgid: u32, env: Envelope) -> FlowEvent {
     e.duration_ms = f.duration_ms;
     if activity == FlowActivity::Close {
         e.end_time = Some(e.envelope.time);
-        e.start_time = f.duration_ms.map(|d| e.envelope.time - chrono::Duration::milliseconds(d as i64));
+        e.start_time = f.duration_ms.and_then(|d| logfetch_common::time::before(e.envelope.time, d));
     } else if activity == FlowActivity::Open {
         e.start_time = Some(e.envelope.time);
     }
@@ -253,9 +253,9 @@ fn map_ftd(msgid: u32, body: &str, env: Envelope) -> Result<Vec<Event>, String> 
     f.reason = g("AccessControlRuleReason").map(str::to_string);
     let first = g("FirstPacketSecond").and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&chrono::Utc));
     if let Some(d) = num("ConnectionDuration")? {
-        f.duration_ms = Some(d * 1000);
+        f.duration_ms = d.checked_mul(1000);
         f.end_time = Some(env.time);
-        f.start_time = first.or(Some(env.time - chrono::Duration::seconds(d as i64)));
+        f.start_time = first.or_else(|| d.checked_mul(1000).and_then(|ms| logfetch_common::time::before(env.time, ms))).or(Some(env.time));
     } else {
         f.start_time = first.or(Some(env.time));
     }

@@ -165,9 +165,9 @@ pub fn traffic<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> 
         }
     }
     if let Some(el) = num(f, "elapsed")? {
-        e.duration_ms = Some(el * 1000);
+        e.duration_ms = el.checked_mul(1000);
         if activity == FlowActivity::Close {
-            e.end_time = e.start_time.map(|s| s + chrono::Duration::seconds(el as i64)).or(Some(e.envelope.time));
+            e.end_time = e.start_time.and_then(|s| el.checked_mul(1000).and_then(|ms| logfetch_common::time::after(s, ms))).or(Some(e.envelope.time));
         }
     }
     Ok(Event::Flow(e))

@@ -187,3 +187,19 @@ fn rows_of_other_firmware_versions_still_parse() {
         o => panic!("{o:?}"),
     }
 }
+
+#[test]
+fn absurd_durations_from_the_fuzzer_do_not_panic() {
+    // Found by `cargo fuzz run paloalto`: elapsed = 20000000000000 s overflowed a DateTime add.
+    let line = include_str!("../../../fuzz/regressions/paloalto/huge-elapsed");
+    match PanParser.parse(line, &ctx()) {
+        ParseOutcome::Events(evs) => {
+            let Event::Flow(f) = &evs[0] else { panic!("a flow") };
+            assert_eq!(f.duration_ms, Some(20_000_000_000_000_000));
+            assert_eq!(f.end_time, Some(f.envelope.time), "an end time out of range falls back to the log time");
+        }
+        other => panic!("{other:?}"),
+    }
+    // ASA: a duration of more hours than fit.
+    assert!(crate::cisco::lexer::duration_ms("99999999999999999:00:00").is_none());
+}

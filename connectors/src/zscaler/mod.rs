@@ -417,7 +417,7 @@ fn map_fw(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
     f.rule = r.get("rulelabel").map(str::to_string);
     f.application = r.any(&["nwapp", "nwsvc"]).map(str::to_string);
     f.user = r.get("user").map(str::to_string);
-    f.duration_ms = num(r, "durationms")?.or(num(r, "duration")?.map(|s| s * 1000));
+    f.duration_ms = num(r, "durationms")?.or(num(r, "duration")?.and_then(|s| s.checked_mul(1000)));
     let um = &mut f.envelope.unmapped;
     um.insert("aggregated".into(), aggregate.into());
     if let Some(n) = num(r, "numsessions")? {
