@@ -1,4 +1,4 @@
-//! Secret hygiene: canary secrets configured through `env:` and `file:` references (one of them
+//! Secret hygiene: canary secrets configured through `env:`, `file:` and `systemd:` references (one of them
 //! wrong, so error paths run too) never appear in the daemon's logs at trace level, in error
 //! messages, metrics, the admin API, `status`, `config check`, `tenant test`, sink data or any
 //! file under the data directory; `file:` secrets readable by others are refused.
@@ -14,6 +14,7 @@ use support::*;
 const CANARY_ENV: &str = "CANARY-env-7f3a9c1e5b";
 const CANARY_FILE: &str = "CANARY-file-2d8e4b6a0c";
 const CANARY_WRONG: &str = "CANARY-wrong-9b1c3e5d7f";
+const CANARY_SYSTEMD: &str = "CANARY-systemd-4c6e8a0b2d";
 
 fn grep_tree(dir: &Path, needles: &[&str]) -> Vec<String> {
     let mut hits = Vec::new();
@@ -41,6 +42,11 @@ fn canary_secrets_never_leak_anywhere() {
     let d = dir.path();
     let (_s1, s1_url) = start_listening(&["mock", "s1", "--token", CANARY_ENV]);
     let (_api, api_url) = start_listening(&["mock", "test-api", "--token", CANARY_FILE]);
+    let (_api2, api2_url) = start_listening(&["mock", "test-api", "--token", CANARY_SYSTEMD, "--seed", "7"]);
+    // systemd credentials: LoadCredential= puts them in $CREDENTIALS_DIRECTORY.
+    let creds = d.join("credentials");
+    std::fs::create_dir_all(&creds).unwrap();
+    secret_file(&creds, "api-token", CANARY_SYSTEMD);
     let file_secret = secret_file(d, "token", CANARY_FILE);
     let data = d.join("data");
     let cfg = d.join("logfetch.toml");
@@ -70,6 +76,15 @@ url = "{api_url}"
 token = "file:{file_secret}"
 
 [[tenant]]
+id = "api2"
+vendor = "test"
+schedule = "* * * * * *"
+initial_lookback = "10m"
+[tenant.connection]
+url = "{api2_url}"
+token = "systemd:api-token"
+
+[[tenant]]
 id = "wrong"
 vendor = "sentinelone"
 schedule = "* * * * * *"
@@ -89,7 +104,8 @@ flush_interval = "200ms"
     )
     .unwrap();
     std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let envs = [("LF_CANARY_TOKEN", CANARY_ENV), ("LF_CANARY_WRONG", CANARY_WRONG), ("RUST_LOG", "trace")];
+    let creds_dir = creds.display().to_string();
+    let envs = [("LF_CANARY_TOKEN", CANARY_ENV), ("LF_CANARY_WRONG", CANARY_WRONG), ("RUST_LOG", "trace"), ("CREDENTIALS_DIRECTORY", creds_dir.as_str())];
     let mut child = Command::new(bin())
         .args(["--log-format", "json", "-vvv", "run", "-c"])
         .arg(&cfg)
@@ -116,7 +132,7 @@ flush_interval = "200ms"
         }
     };
     let out = d.join("out");
-    wait_until("events from both good tenants", Duration::from_secs(60), || out.join("tenant=s1").exists() && out.join("tenant=api").exists());
+    wait_until("events from the three good tenants", Duration::from_secs(60), || ["s1", "api", "api2"].iter().all(|t| out.join(format!("tenant={t}")).exists()));
     let mut surfaces = Vec::new();
     for path in ["/metrics", "/api/v1/tenants", "/api/v1/checkpoints", "/healthz"] {
         surfaces.push((format!("GET {path}"), http(&admin, "GET", path, None, None).1));
@@ -140,15 +156,15 @@ flush_interval = "200ms"
     assert!(log_text.contains("wrong") && (log_text.contains("401") || log_text.to_lowercase().contains("auth")), "the wrong token's error path ran");
     surfaces.push(("daemon log (trace)".into(), log_text));
     for (what, text) in &surfaces {
-        for canary in [CANARY_ENV, CANARY_FILE, CANARY_WRONG] {
+        for canary in [CANARY_ENV, CANARY_FILE, CANARY_WRONG, CANARY_SYSTEMD] {
             assert!(!text.contains(canary), "{canary} leaked into {what}");
         }
     }
-    let hits = grep_tree(&data, &[CANARY_ENV, CANARY_FILE, CANARY_WRONG]);
+    let hits = grep_tree(&data, &[CANARY_ENV, CANARY_FILE, CANARY_WRONG, CANARY_SYSTEMD]);
     assert!(hits.is_empty(), "secrets on disk: {hits:?}");
-    let hits = grep_tree(&out, &[CANARY_ENV, CANARY_FILE, CANARY_WRONG]);
+    let hits = grep_tree(&out, &[CANARY_ENV, CANARY_FILE, CANARY_WRONG, CANARY_SYSTEMD]);
     assert!(hits.is_empty(), "secrets in sink data: {hits:?}");
-    eprintln!("secret canaries: 3 secrets, {} surfaces checked, none leaked", surfaces.len() + 2);
+    eprintln!("secret canaries: 4 secrets (env, file, systemd, a wrong one), {} surfaces checked, none leaked", surfaces.len() + 2);
 }
 
 #[test]
