@@ -82,8 +82,10 @@ fn syslog_over_tcp_octet_udp_and_tls_delivers_exactly_the_parsed_events() {
     let lines3 = logfetch_mocks::cisco_syslog::generate(3, 400, false, base);
     let f3 = write_lines(d, "udp.log", &lines3);
     run_mock(&["cisco-syslog", "--target", &addrs["asa-udp"], "--transport", "udp", "--rate", "2000", "--file", &f3]);
-    // TLS.
-    let lines4 = logfetch_mocks::cisco_syslog::generate(4, 300, false, base);
+    // TLS, from a sender that only writes (as syslog senders do): 5000 lines, so the daemon is
+    // still reading when the sender closes. With TLS 1.3 session tickets left unread in the
+    // sender's socket the close was a reset and the daemon's kernel dropped up to 65 % of them.
+    let lines4 = logfetch_mocks::cisco_syslog::generate(4, 5000, false, base);
     let f4 = write_lines(d, "tls.log", &lines4);
     run_mock(&["cisco-syslog", "--target", &addrs["asa-tls"], "--transport", "tls", "--file", &f4, "--ca-file", &d.join("cert.pem").display().to_string()]);
 
@@ -91,12 +93,23 @@ fn syslog_over_tcp_octet_udp_and_tls_delivers_exactly_the_parsed_events() {
         let (want, rejected) = expected(t, l, 8192);
         assert!(want.len() > 200, "{t}: {} expected events", want.len());
         let dir_t = out.join(format!("tenant={t}"));
-        wait_until(&format!("{t}: {} events", want.len()), Duration::from_secs(60), || ids_under(&dir_t).len() >= want.len());
+        // UDP may lose datagrams in the kernel (a busy machine); each loss must then be counted.
+        let drops = || metric(&admin, &format!("logfetch_udp_kernel_drops_total{{tenant=\"{t}\",stream=\"push\"}}")).unwrap_or(0.0) as usize;
+        wait_until(&format!("{t}: {} events", want.len()), Duration::from_secs(60), || {
+            let n = ids_under(&dir_t).len();
+            n >= want.len() || (t == "asa-udp" && drops() > 0 && n + drops() >= want.len())
+        });
         std::thread::sleep(Duration::from_millis(300));
         let got = ids_under(&dir_t);
         let set: BTreeSet<String> = got.iter().cloned().collect();
         assert_eq!(got.len(), set.len(), "{t}: duplicates");
-        assert_eq!(set, want, "{t}: delivered events differ from what the parser makes of the lines sent");
+        if t == "asa-udp" && set.len() < want.len() {
+            assert!(set.is_subset(&want), "{t}: events the lines sent do not make");
+            assert!(want.len() - set.len() <= drops(), "{t}: {} events missing, {} datagrams counted as dropped", want.len() - set.len(), drops());
+            eprintln!("{t}: the kernel dropped {} datagrams; every missing event is accounted for", drops());
+        } else {
+            assert_eq!(set, want, "{t}: delivered events differ from what the parser makes of the lines sent");
+        }
         if rejected > 0 {
             let rej = std::fs::read_to_string(d.join(format!("data/rejects/tenant={t}/kind=push.ndjson"))).unwrap_or_default();
             assert_eq!(rej.lines().count(), rejected, "{t}: rejects file");
@@ -104,14 +117,7 @@ fn syslog_over_tcp_octet_udp_and_tls_delivers_exactly_the_parsed_events() {
     }
     // The over-long lines were truncated and counted.
     let metrics = http_get(&admin, "/metrics");
-    let truncated = |t: &str| {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(&format!("logfetch_records_truncated_total{{tenant=\"{t}\",stream=\"push\"}}")))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let truncated = |t: &str| metric_value(&metrics, &format!("logfetch_records_truncated_total{{tenant=\"{t}\",stream=\"push\"}}")).unwrap_or(0.0);
     assert!(truncated("asa-tcp") >= 1.0 && truncated("asa-octet") >= 1.0, "{metrics}");
 
     // Flood a tiny UDP receive buffer: the kernel drops, and the metric says so.
@@ -119,12 +125,7 @@ fn syslog_over_tcp_octet_udp_and_tls_delivers_exactly_the_parsed_events() {
     let f5 = write_lines(d, "flood.log", &flood);
     run_mock(&["cisco-syslog", "--target", &addrs["asa-flood"], "--transport", "udp", "--file", &f5]);
     wait_until("the UDP drop counter", Duration::from_secs(10), || {
-        http_get(&admin, "/metrics")
-            .lines()
-            .find(|l| l.starts_with("logfetch_udp_kernel_drops_total{tenant=\"asa-flood\""))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .is_some_and(|v| v > 0.0)
+        metric(&admin, "logfetch_udp_kernel_drops_total{tenant=\"asa-flood\",stream=\"push\"}").is_some_and(|v| v > 0.0)
     });
     kill(&daemon.0, 15);
 }

@@ -141,13 +141,7 @@ fn try_get(addr: &str, path: &str) -> Option<String> {
 }
 
 fn received(admin: &str) -> u64 {
-    try_get(admin, "/metrics")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("logfetch_records_received_total{tenant=\"asa\""))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
+    metric_value(&try_get(admin, "/metrics").unwrap_or_default(), "logfetch_records_received_total{tenant=\"asa\",stream=\"push\"}").unwrap_or(0.0) as u64
 }
 
 /// Sends `lines` over one TCP connection and waits until the daemon counted them (`base` is its

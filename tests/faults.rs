@@ -150,12 +150,7 @@ fn a_vendor_clock_behind_ours_is_measured_warned_and_named_by_tenant_test() {
         let line = logs.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a clock-skew warning");
         warned = line.contains("the vendor's clock differs") && line.contains("delay");
     }
-    let skew: f64 = http_get(&admin, "/metrics")
-        .lines()
-        .find(|l| l.starts_with("logfetch_vendor_clock_skew_seconds{host=\"127.0.0.1\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .expect("the skew gauge");
+    let skew = metric(&admin, "logfetch_vendor_clock_skew_seconds{host=\"127.0.0.1\"}").expect("the skew gauge");
     assert!((295.0..=305.0).contains(&skew), "{skew}");
     kill(&daemon.0, 15);
     drop(daemon);

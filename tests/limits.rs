@@ -9,13 +9,8 @@ use std::time::Duration;
 
 use support::*;
 
-fn metric(admin: &str, name: &str) -> f64 {
-    http_get(admin, "/metrics")
-        .lines()
-        .find(|l| l.starts_with(&format!("{name}{{tenant=\"asa\",stream=\"push\"}}")))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+fn asa_push(admin: &str, name: &str) -> f64 {
+    metric(admin, &format!("{name}{{tenant=\"asa\",stream=\"push\"}}")).unwrap_or(0.0)
 }
 
 #[test]
@@ -56,7 +51,7 @@ flush_interval = "100ms"
 
     // Connections: two are served, the others refused and counted.
     let held: Vec<std::net::TcpStream> = (0..6).filter_map(|_| std::net::TcpStream::connect(&addr).ok()).collect();
-    wait_until("refused connections counted", Duration::from_secs(10), || metric(&admin, "logfetch_connections_refused_total") >= 4.0);
+    wait_until("refused connections counted", Duration::from_secs(10), || asa_push(&admin, "logfetch_connections_refused_total") >= 4.0);
     drop(held);
 
     // Over-long records: cut at max_message_bytes and counted.
@@ -67,7 +62,7 @@ flush_interval = "100ms"
         writeln!(s, "{l} {}", "x".repeat(3000)).unwrap();
     }
     drop(s);
-    wait_until("truncations counted", Duration::from_secs(10), || metric(&admin, "logfetch_records_truncated_total") >= 5.0);
+    wait_until("truncations counted", Duration::from_secs(10), || asa_push(&admin, "logfetch_records_truncated_total") >= 5.0);
 
     // Spool: with the sink down the spool fills to its bound and the sender is slowed down.
     let flood = logfetch_mocks::cisco_syslog::generate(6, 60000, false, base);
@@ -84,8 +79,8 @@ flush_interval = "100ms"
             true
         })
     };
-    wait_until("back-pressure from the full spool", Duration::from_secs(30), || metric(&admin, "logfetch_backpressure_total") >= 1.0);
-    let spooled = metric(&admin, "logfetch_spool_bytes");
+    wait_until("back-pressure from the full spool", Duration::from_secs(30), || asa_push(&admin, "logfetch_backpressure_total") >= 1.0);
+    let spooled = asa_push(&admin, "logfetch_spool_bytes");
     assert!(spooled <= 60000.0 + 70000.0, "the spool stays near its bound: {spooled}");
     // Far more than the spool and the kernel's socket buffers hold: the sender must be waiting.
     std::thread::sleep(Duration::from_millis(500));
@@ -95,8 +90,8 @@ flush_interval = "100ms"
     let (_siem, siem_url) = start_listening(&["mock", "siem", "--hec-token", "hec-token", "--port", &hec_port.to_string()]);
     assert!(siem_url.ends_with(&hec_port.to_string()), "{siem_url}");
     assert!(sender.join().unwrap(), "the sender got everything through");
-    wait_until("the spool to drain", Duration::from_secs(60), || metric(&admin, "logfetch_spool_bytes") == 0.0 && metric(&admin, "logfetch_records_received_total") >= 60005.0);
-    assert_eq!(metric(&admin, "logfetch_records_dropped_total"), 0.0);
+    wait_until("the spool to drain", Duration::from_secs(60), || asa_push(&admin, "logfetch_spool_bytes") == 0.0 && asa_push(&admin, "logfetch_records_received_total") >= 60005.0);
+    assert_eq!(asa_push(&admin, "logfetch_records_dropped_total"), 0.0);
     kill(&daemon.0, 15);
     drop(daemon);
 }
@@ -142,7 +137,7 @@ fn oversized_http_push_bodies_are_refused_and_counted() {
     // A normal batch still goes through.
     assert_eq!(post(line.as_bytes(), false), 200);
     let count = |name: &str| -> f64 {
-        http_get(&admin, "/metrics").lines().find(|l| l.starts_with(&format!("{name}{{tenant=\"zia\",stream=\"push\"}}"))).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        metric(&admin, &format!("{name}{{tenant=\"zia\",stream=\"push\"}}")).unwrap_or(0.0)
     };
     assert_eq!(count("logfetch_requests_oversized_total"), 2.0);
     assert_eq!(count("logfetch_records_received_total"), 1.0);

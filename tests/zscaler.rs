@@ -42,7 +42,7 @@ fn nss_tcp_feed_with_a_replay_is_not_duplicated() {
     run_mock(&["cisco-syslog", "--target", &target, "--transport", "tcp", "--file", &f]);
     let out = d.join("out");
     wait_until("the replay to be processed", Duration::from_secs(30), || {
-        http_get(&admin, "/metrics").lines().any(|l| l.starts_with("logfetch_duplicates_dropped_total{tenant=\"zia\"") && l.ends_with(&format!(" {dropped}")))
+        metric(&admin, "logfetch_duplicates_dropped_total{tenant=\"zia\",stream=\"push\"}") == Some(dropped as f64)
     });
     let (ids, _, _) = read_output(&out);
     let unique: BTreeSet<&String> = ids.iter().collect();

@@ -1,7 +1,7 @@
 //! Collection progress, kept in sled and keyed by (tenant, stream).
 //!
 //! Values are typed per connector (any serde type), wrapped in a versioned record with a
-//! generation number for compare-and-swap. Every commit is flushed to disk (`flush_async`) before
+//! generation number for compare-and-swap. Every commit is flushed to disk ([`flush`]) before
 //! it returns: sled otherwise loses the last acknowledged writes on a kill (`../shared/crates.md`
 //! §5.3). A value that does not decode, or that a newer logfetch wrote, is reported, never reset.
 
@@ -15,6 +15,19 @@ use serde::{Deserialize, Serialize};
 
 /// The record format this build writes and understands.
 pub const CHECKPOINT_FORMAT: u32 = 1;
+
+/// Flushes `db` to disk (fsync) and waits for it, on tokio's blocking pool.
+///
+/// Not `sled::Db::flush_async`: in sled 0.34 several of those futures polled at about the same
+/// time can miss their wake-up and hang (spacejam/sled#1241), and the spool, the checkpoints and
+/// the enrichment caches of one daemon all flush the same `Db` concurrently.
+pub async fn flush(db: &sled::Db) -> sled::Result<usize> {
+    let db = db.clone();
+    match tokio::task::spawn_blocking(move || db.flush()).await {
+        Ok(r) => r,
+        Err(e) => Err(sled::Error::Io(std::io::Error::other(format!("flush task: {e}")))),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -224,7 +237,7 @@ impl CheckpointStore for SledCheckpointStore {
                 return Err(CheckpointError::Conflict { tenant: tenant.into(), stream: stream.into(), expected, found: now });
             }
             // Durable before we say so.
-            self.db.flush_async().await?;
+            flush(&self.db).await?;
             Ok(generation)
         })
     }
@@ -232,7 +245,7 @@ impl CheckpointStore for SledCheckpointStore {
     fn remove<'a>(&'a self, tenant: &'a str, stream: &'a str) -> BoxFuture<'a, Result<bool, CheckpointError>> {
         Box::pin(async move {
             let existed = self.tree.remove(key(tenant, stream)?)?.is_some();
-            self.db.flush_async().await?;
+            flush(&self.db).await?;
             Ok(existed)
         })
     }

@@ -111,7 +111,7 @@ impl Spool {
             Some(old.map_or(end, |o| seq_of(o).max(end)).to_be_bytes().to_vec())
         }).map_err(|e| self.err(e))?;
         self.tree.insert(first.to_be_bytes(), chunk).map_err(|e| self.err(e))?;
-        self.db.flush_async().await.map_err(|e| self.err(e))?;
+        crate::checkpoint::flush(&self.db).await.map_err(|e| self.err(e))?;
         self.bytes.fetch_add(size, Ordering::SeqCst);
         self.notify.notify_waiters();
         Ok(first + records.len() as u64 - 1)
@@ -156,7 +156,7 @@ impl Spool {
             }
         }
         self.tree.apply_batch(batch).map_err(|e| self.err(e))?;
-        self.db.flush_async().await.map_err(|e| self.err(e))?;
+        crate::checkpoint::flush(&self.db).await.map_err(|e| self.err(e))?;
         self.bytes.fetch_sub(freed.saturating_sub(added).min(self.bytes()), Ordering::SeqCst);
         Ok(())
     }

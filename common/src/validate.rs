@@ -93,17 +93,55 @@ const NETWORK_COMMON: &[Attr] = &[
 #[doc(hidden)]
 pub const NETWORK_COMMON_FOR_TESTS: &[Attr] = NETWORK_COMMON;
 
-/// A class: its uid and the attributes beyond [`NETWORK_COMMON`].
+/// Attributes of every Findings-category class (base_event + finding).
+const FINDING_COMMON: &[Attr] = &[
+    e("category_uid", Required, &[2]),
+    a("category_name", Optional, Str),
+    a("class_name", Optional, Str),
+    a("activity_name", Optional, Str),
+    e("activity_id", Required, &[0, 1, 2, 3, 99]),
+    a("type_uid", Required, Int),
+    a("type_name", Optional, Str),
+    e("severity_id", Required, SEVERITY),
+    a("severity", Optional, Str),
+    a("time", Required, Timestamp),
+    a("metadata", Required, Object("metadata")),
+    a("message", Recommended, Str),
+    a("observables", Recommended, ObjectArray("observable")),
+    a("status", Optional, Str),
+    a("status_code", Recommended, Str),
+    a("status_detail", Recommended, Str),
+    e("status_id", Recommended, &[0, 1, 2, 3, 4, 99]),
+    a("timezone_offset", Recommended, Int),
+    a("count", Optional, Int),
+    a("duration", Optional, Int),
+    a("start_time", Optional, Timestamp),
+    a("end_time", Optional, Timestamp),
+    a("enrichments", Optional, ObjectArray("enrichment")),
+    a("raw_data", Optional, Str),
+    a("unmapped", Optional, Object("object")),
+    a("comment", Optional, Str),
+    a("confidence", Optional, Str),
+    e("confidence_id", Recommended, &[0, 1, 2, 3, 99]),
+    a("confidence_score", Optional, Int),
+    a("device", Recommended, Object("device")),
+    a("finding_info", Required, Object("finding_info")),
+];
+
+/// A class: its uid, the attributes of its category and those it adds.
 #[derive(Debug)]
 pub struct ClassRules {
     pub uid: i64,
     pub name: &'static str,
+    /// The category's shared attributes ([`NETWORK_COMMON`] or the findings').
+    pub common: &'static [Attr],
     pub attrs: &'static [Attr],
 }
 
 pub const NETWORK_ACTIVITY: ClassRules = ClassRules {
     uid: 4001,
     name: "network_activity",
+    common: NETWORK_COMMON,
     attrs: &[
         e("class_uid", Required, &[4001]),
         e("activity_id", Required, &[0, 1, 2, 3, 4, 5, 6, 7, 99]),
@@ -117,6 +155,7 @@ pub const NETWORK_ACTIVITY: ClassRules = ClassRules {
 pub const DNS_ACTIVITY: ClassRules = ClassRules {
     uid: 4003,
     name: "dns_activity",
+    common: NETWORK_COMMON,
     attrs: &[
         e("class_uid", Required, &[4003]),
         e("activity_id", Required, &[0, 1, 2, 6, 99]),
@@ -129,6 +168,27 @@ pub const DNS_ACTIVITY: ClassRules = ClassRules {
         a("response_time", Recommended, Timestamp),
         a("rcode", Recommended, Str),
         e("rcode_id", Recommended, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 99]),
+    ],
+};
+
+/// Detection Finding: what logfetch's DNS hunting raises.
+pub const DETECTION_FINDING: ClassRules = ClassRules {
+    uid: 2004,
+    name: "detection_finding",
+    common: FINDING_COMMON,
+    attrs: &[
+        e("class_uid", Required, &[2004]),
+        a("evidences", Recommended, ObjectArray("evidences")),
+        a("resources", Recommended, ObjectArray("resource_details")),
+        a("impact", Optional, Str),
+        e("impact_id", Optional, &[0, 1, 2, 3, 4, 99]),
+        a("impact_score", Optional, Int),
+        a("remediation", Optional, Object("remediation")),
+        a("risk_details", Optional, Str),
+        a("risk_level", Optional, Str),
+        e("risk_level_id", Optional, &[0, 1, 2, 3, 4, 99]),
+        a("risk_score", Optional, Int),
+        a("vulnerabilities", Optional, ObjectArray("vulnerability")),
     ],
 };
 
@@ -271,10 +331,49 @@ pub const OBJECTS: &[(&str, &[Attr])] = &[
     ("firewall_rule", &[a("name", Recommended, Str), a("uid", Recommended, Str)]),
     ("user", &[a("name", Recommended, Str), a("uid", Recommended, Str), e("type_id", Recommended, &[0, 1, 2, 3, 99]), a("org", Optional, Object("organization"))]),
     ("actor", &[a("user", Recommended, Object("user")), a("process", Recommended, Object("process"))]),
+    (
+        "finding_info",
+        &[
+            a("uid", Required, Str),
+            a("title", Required, Str),
+            a("analytic", Recommended, Object("analytic")),
+            a("desc", Optional, Str),
+            a("types", Optional, Any),
+            a("related_events", Optional, ObjectArray("related_event")),
+            a("first_seen_time", Optional, Timestamp),
+            a("last_seen_time", Optional, Timestamp),
+            a("created_time", Optional, Timestamp),
+        ],
+    ),
+    ("analytic", &[e("type_id", Required, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 99]), a("name", Recommended, Str), a("uid", Recommended, Str), a("type", Optional, Str)]),
+    ("related_event", &[a("uid", Required, Str), a("type_uid", Recommended, Int), a("type", Optional, Str)]),
+    (
+        "evidences",
+        &[
+            a("data", Optional, Any),
+            a("src_endpoint", Recommended, Object("network_endpoint")),
+            a("dst_endpoint", Recommended, Object("network_endpoint")),
+            a("query", Recommended, Object("dns_query")),
+            a("connection_info", Recommended, Object("network_connection_info")),
+            a("device", Recommended, Object("device")),
+        ],
+    ),
+];
+
+/// Objects whose attributes must all be known: an attribute the schema does not define there is
+/// a violation (the other objects are only checked for what is listed).
+const CLOSED_OBJECTS: &[(&str, &[&str])] = &[
+    ("finding_info", &["analytic", "attacks", "created_time", "data_sources", "desc", "first_seen_time", "kill_chain", "last_seen_time", "modified_time", "product_uid", "related_analytics", "related_events", "src_url", "title", "types", "uid"]),
+    ("analytic", &["category", "desc", "name", "related_analytics", "type", "type_id", "uid", "version"]),
+    ("evidences", &["actor", "api", "connection_info", "container", "data", "database", "databucket", "device", "dst_endpoint", "email", "file", "job", "process", "query", "src_endpoint", "url", "user"]),
 ];
 
 /// The classes logfetch emits.
-pub const CLASSES: &[&ClassRules] = &[&NETWORK_ACTIVITY, &DNS_ACTIVITY];
+pub const CLASSES: &[&ClassRules] = &[&NETWORK_ACTIVITY, &DNS_ACTIVITY, &DETECTION_FINDING];
+
+/// The closed objects' attribute lists, exposed so the schema test can compare them.
+#[doc(hidden)]
+pub const CLOSED_OBJECTS_FOR_TESTS: &[(&str, &[&str])] = CLOSED_OBJECTS;
 
 /// One problem found in an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,8 +449,13 @@ fn check_value(path: &str, attr: &Attr, v: &Value, out: &mut Vec<Violation>) {
 }
 
 fn check_object(path: &str, obj: &str, v: &Value, out: &mut Vec<Violation>) {
-    let Some(rules) = object_rules(obj) else { return };
     let Value::Object(map) = v else { return };
+    if let Some((_, known)) = CLOSED_OBJECTS.iter().find(|(n, _)| *n == obj) {
+        for k in map.keys().filter(|k| !known.contains(&k.as_str())) {
+            out.push(Violation { path: format!("{path}.{k}"), message: format!("not an attribute of {obj} in OCSF {OCSF_VERSION}") });
+        }
+    }
+    let Some(rules) = object_rules(obj) else { return };
     for attr in rules {
         let p = format!("{path}.{}", attr.name);
         match map.get(attr.name) {
@@ -389,7 +493,7 @@ pub fn validate(event: &Value) -> Report {
         out.push(Violation {
             path: "class_uid".into(),
             message: match class_uid {
-                Some(uid) => format!("class {uid} is not one logfetch validates (4001, 4003)"),
+                Some(uid) => format!("class {uid} is not one logfetch validates (4001, 4003, 2004)"),
                 None => "required attribute is missing or not an integer".into(),
             },
         });
@@ -403,7 +507,7 @@ pub fn validate(event: &Value) -> Report {
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let mut attrs: BTreeMap<&str, Attr> = BTreeMap::new();
-    for at in NETWORK_COMMON.iter().chain(class.attrs.iter()) {
+    for at in class.common.iter().chain(class.attrs.iter()) {
         attrs.insert(at.name, *at);
     }
     for p in &declared {

@@ -81,6 +81,16 @@ fn class_attrs(name: &str) -> Attrs {
     base
 }
 
+/// The category a class declares, or inherits from the class it extends.
+fn category_of(name: &str) -> String {
+    let doc = find_class(name);
+    match (doc.get("category").and_then(Value::as_str), doc.get("extends").and_then(Value::as_str)) {
+        (Some(c), _) => c.to_string(),
+        (None, Some(parent)) => category_of(parent),
+        (None, None) => String::new(),
+    }
+}
+
 fn object_attrs(name: &str) -> Attrs {
     let doc = load(&format!("objects/{name}.json"));
     let mut base = match doc.get("extends").and_then(Value::as_str) {
@@ -138,7 +148,7 @@ fn check_enums(what: &str, ours: &[&Attr], theirs: &Attrs) {
 }
 
 fn class_table(rules: &validate::ClassRules) -> Vec<&'static Attr> {
-    validate::NETWORK_COMMON_FOR_TESTS.iter().chain(rules.attrs.iter()).collect()
+    rules.common.iter().chain(rules.attrs.iter()).collect()
 }
 
 #[test]
@@ -152,8 +162,19 @@ fn class_tables_match_the_schema() {
     // Class and category numbers.
     let cats = load("categories.json");
     assert_eq!(cats["attributes"]["network"]["uid"], 4);
+    assert_eq!(cats["attributes"]["findings"]["uid"], 2);
     assert_eq!(find_class("network_activity")["uid"], 1);
     assert_eq!(find_class("dns_activity")["uid"], 3);
+    assert_eq!(find_class("detection_finding")["uid"], 4);
+    for rules in validate::CLASSES {
+        let cat = if rules.uid / 1000 == 2 { "findings" } else { "network" };
+        assert_eq!(category_of(rules.name), cat, "{}", rules.name);
+        // Every attribute we list exists in the class (with its category's).
+        let theirs = class_attrs(rules.name);
+        for a in class_table(rules) {
+            assert!(theirs.contains_key(a.name), "{}: `{}` is not an attribute of the class", rules.name, a.name);
+        }
+    }
     assert_eq!(load("version.json")["version"], logfetch_common::ocsf::OCSF_VERSION);
 }
 
@@ -178,5 +199,14 @@ fn object_tables_match_the_schema() {
         let ours: Vec<&Attr> = attrs.iter().collect();
         assert_eq!(ours_required(&ours), required(&theirs), "object {name}");
         check_enums(&format!("object {name}"), &ours, &theirs);
+    }
+}
+
+#[test]
+fn closed_object_lists_are_exactly_the_schema_attributes() {
+    for (name, known) in validate::CLOSED_OBJECTS_FOR_TESTS {
+        let theirs: BTreeSet<String> = object_attrs(name).keys().cloned().collect();
+        let ours: BTreeSet<String> = known.iter().map(|s| s.to_string()).collect();
+        assert_eq!(ours, theirs, "object {name}");
     }
 }

@@ -158,15 +158,84 @@ pub struct HuntSettings {
     /// Tunnel: distinct subdomains that raise a finding on their own (RITA: 100).
     #[serde(default = "default_tunnel_unique_alone")]
     pub tunnel_unique_alone: usize,
+    /// Tunnel signs: mean subdomain length and Shannon entropy (bits per character) at or above these.
+    #[serde(default = "default_tunnel_mean_length")]
+    pub tunnel_mean_length: f64,
+    #[serde(default = "default_tunnel_mean_entropy")]
+    pub tunnel_mean_entropy: f64,
     /// NXDOMAIN answers for DGA-scored names from one client in a window.
     #[serde(default = "default_nx_dga_min")]
     pub nx_dga_min: usize,
+    /// DGA score (0-1) at or above which a name counts as DGA-like; unset: the model's own
+    /// calibrated threshold (shown by `logfetch hunt eval`).
+    #[serde(default)]
+    pub dga_threshold: Option<f64>,
     /// TXT queries per client per minute (Sigma: 50).
     #[serde(default = "default_txt_per_minute")]
     pub txt_per_minute: usize,
+    /// Volume spike: a client's queries in one minute above its EWMA baseline by this many
+    /// standard deviations, with at least `spike_min_queries`, after `spike_warmup` of history.
+    #[serde(default = "default_spike_sigmas")]
+    pub spike_sigmas: f64,
+    #[serde(default = "default_spike_min_queries")]
+    pub spike_min_queries: u64,
+    #[serde(default = "default_spike_warmup")]
+    pub spike_warmup: HumanDuration,
+    /// NXDOMAIN share (0-1) of a client's queries in a window, over at least `nx_ratio_min_queries`.
+    #[serde(default = "default_nx_ratio")]
+    pub nx_ratio: f64,
+    #[serde(default = "default_nx_ratio_min_queries")]
+    pub nx_ratio_min_queries: u64,
+    /// A registered domain first seen less than `new_domain_age` ago with `new_domain_queries`.
+    #[serde(default = "default_new_domain_age")]
+    pub new_domain_age: HumanDuration,
+    #[serde(default = "default_new_domain_queries")]
+    pub new_domain_queries: u64,
+    /// State caps: registered domains and clients tracked before the oldest are evicted.
+    #[serde(default = "default_max_domains")]
+    pub max_domains: usize,
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
     /// Your brand domains: queries for look-alikes (typos, homoglyphs, TLD swaps) are findings.
     #[serde(default)]
     pub brands: Vec<String>,
+}
+
+impl HuntSettings {
+    /// Range problems, one message each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut unit = |name: &str, v: f64| {
+            if !(v > 0.0 && v <= 1.0) {
+                out.push(format!("hunt.{name} = {v} must be above 0 and at most 1"));
+            }
+        };
+        unit("nx_ratio", self.nx_ratio);
+        if let Some(t) = self.dga_threshold {
+            unit("dga_threshold", t);
+        }
+        let mut positive = |name: &str, ok: bool| {
+            if !ok {
+                out.push(format!("hunt.{name} must be above 0"));
+            }
+        };
+        positive("window", !self.window.0.is_zero());
+        positive("tunnel_min_unique", self.tunnel_min_unique > 0);
+        positive("tunnel_unique_alone", self.tunnel_unique_alone > 0);
+        positive("tunnel_mean_length", self.tunnel_mean_length > 0.0 && self.tunnel_mean_length.is_finite());
+        positive("tunnel_mean_entropy", self.tunnel_mean_entropy > 0.0 && self.tunnel_mean_entropy.is_finite());
+        positive("nx_dga_min", self.nx_dga_min > 0);
+        positive("txt_per_minute", self.txt_per_minute > 0);
+        positive("spike_sigmas", self.spike_sigmas > 0.0 && self.spike_sigmas.is_finite());
+        positive("max_domains", self.max_domains > 0);
+        positive("max_clients", self.max_clients > 0);
+        for b in &self.brands {
+            if !b.contains('.') || b.starts_with('.') || b.ends_with('.') {
+                out.push(format!("hunt.brands: `{b}` is not a domain name such as `example.com`"));
+            }
+        }
+        out
+    }
 }
 
 fn default_hunt_window() -> HumanDuration {
@@ -178,11 +247,44 @@ fn default_tunnel_min_unique() -> usize {
 fn default_tunnel_unique_alone() -> usize {
     100
 }
+fn default_tunnel_mean_length() -> f64 {
+    18.0
+}
+fn default_tunnel_mean_entropy() -> f64 {
+    3.0
+}
 fn default_nx_dga_min() -> usize {
     5
 }
 fn default_txt_per_minute() -> usize {
     50
+}
+fn default_spike_sigmas() -> f64 {
+    4.0
+}
+fn default_spike_min_queries() -> u64 {
+    100
+}
+fn default_spike_warmup() -> HumanDuration {
+    HumanDuration(Duration::from_secs(600))
+}
+fn default_nx_ratio() -> f64 {
+    0.5
+}
+fn default_nx_ratio_min_queries() -> u64 {
+    50
+}
+fn default_new_domain_age() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3600))
+}
+fn default_new_domain_queries() -> u64 {
+    200
+}
+fn default_max_domains() -> usize {
+    100_000
+}
+fn default_max_clients() -> usize {
+    50_000
 }
 
 /// Enrichments a tenant can ask for.
@@ -654,6 +756,9 @@ impl Config {
             }
             if t.window.0.is_zero() {
                 problems.push(Problem { span: t.id.span(), message: format!("tenant `{id}`: window must be longer than 0s") });
+            }
+            if let Some(h) = &t.hunt {
+                problems.extend(h.problems().into_iter().map(|m| Problem { span: t.id.span(), message: format!("tenant `{id}`: {m}") }));
             }
             if let Some(url) = &t.connection.url {
                 if !(url.starts_with("https://") || url.starts_with("http://")) {

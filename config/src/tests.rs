@@ -136,3 +136,48 @@ fn debug_output_of_a_config_holds_no_secret_values() {
     let dbg = format!("{cfg:?}");
     assert!(dbg.contains("PAN_KEY"), "references are fine to show");
 }
+
+#[test]
+fn every_hunting_threshold_is_set_per_tenant_and_checked() {
+    let text = GOOD.replace(
+        "[tenant.connection]",
+        r#"[tenant.hunt]
+window = "5m"
+tunnel_min_unique = 20
+tunnel_unique_alone = 300
+tunnel_mean_length = 24.5
+tunnel_mean_entropy = 3.5
+nx_dga_min = 8
+dga_threshold = 0.97
+txt_per_minute = 120
+spike_sigmas = 6.0
+spike_min_queries = 500
+spike_warmup = "30m"
+nx_ratio = 0.8
+nx_ratio_min_queries = 200
+new_domain_age = "2h"
+new_domain_queries = 1000
+max_domains = 20000
+max_clients = 5000
+brands = ["example.com"]
+[tenant.connection]"#,
+    );
+    let cfg = Config::parse(&text, Path::new("x.toml")).unwrap();
+    cfg.check(&text, Path::new("x.toml"), VENDORS).unwrap();
+    let h = cfg.tenants[0].hunt.as_ref().unwrap();
+    assert_eq!((h.tunnel_min_unique, h.tunnel_unique_alone, h.nx_dga_min, h.txt_per_minute), (20, 300, 8, 120));
+    assert_eq!((h.tunnel_mean_length, h.tunnel_mean_entropy, h.dga_threshold, h.spike_sigmas, h.nx_ratio), (24.5, 3.5, Some(0.97), 6.0, 0.8));
+    assert_eq!((h.spike_min_queries, h.nx_ratio_min_queries, h.new_domain_queries, h.max_domains, h.max_clients), (500, 200, 1000, 20000, 5000));
+    assert_eq!((h.window.get().as_secs(), h.spike_warmup.get().as_secs(), h.new_domain_age.get().as_secs()), (300, 1800, 7200));
+    // Defaults when only the table is there.
+    let text = GOOD.replace("[tenant.connection]", "[tenant.hunt]\n[tenant.connection]");
+    let h = Config::parse(&text, Path::new("x.toml")).unwrap().tenants[0].hunt.clone().unwrap();
+    assert_eq!((h.tunnel_min_unique, h.tunnel_unique_alone, h.nx_dga_min, h.txt_per_minute, h.dga_threshold), (10, 100, 5, 50, None));
+    // Out of range: each named, with the tenant.
+    let text = GOOD.replace("[tenant.connection]", "[tenant.hunt]\nnx_ratio = 1.5\ndga_threshold = 0\nmax_domains = 0\nbrands = [\"nodot\"]\n[tenant.connection]");
+    let errs = check_errs(&text).join("\n");
+    for want in ["tenant `pan-fw1`: hunt.nx_ratio = 1.5 must be above 0 and at most 1", "hunt.dga_threshold = 0 must be", "hunt.max_domains must be above 0", "`nodot` is not a domain name"] {
+        assert!(errs.contains(want), "{want} missing from: {errs}");
+    }
+    assert!(parse_err(&GOOD.replace("[tenant.connection]", "[tenant.hunt]\ntxt_rate = 5\n[tenant.connection]")).contains("txt_rate"));
+}

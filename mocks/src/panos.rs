@@ -3,7 +3,8 @@
 //! mode that reports errors with HTTP 200; asynchronous log jobs (enqueue → non-FIN polls in both
 //! pending shapes → FIN → finish); the `receive_time`/`time_generated`/`seqno`/`serial`/
 //! `subtype` filter grammar joined by `and`; `dir`, `nlogs`, `skip`; single-entry answers;
-//! Panorama data from several serials; THREAT entries with DNS; a concurrency cap.
+//! Panorama data from several serials; THREAT entries with DNS; a concurrency cap; and injected
+//! faults (5xx, slow answers, expired keys, proxy HTML, truncated/malformed/cut log pages).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -49,6 +50,63 @@ pub struct PanMock {
     limit: tokio::sync::Semaphore,
     /// Entries loaded from a file, served instead of generated ones.
     loaded: Option<Vec<MockEntry>>,
+    /// Faults for the next requests, in order (see [`PanFault`]).
+    pub faults: std::sync::Mutex<std::collections::VecDeque<PanFault>>,
+    /// Faults injected so far.
+    pub faults_injected: AtomicU64,
+}
+
+/// One injected fault. `truncated`, `malformed` and `reset` wait for the next finished log page
+/// (the answer whose loss would cost data); the others hit the next request of any kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanFault {
+    /// HTTP 500.
+    ServerError,
+    /// HTTP 503.
+    Unavailable,
+    /// Answer after this many milliseconds.
+    Slow(u64),
+    /// Every API key stops working before this request (a password change, a key lifetime
+    /// ending); the request then gets 403 Invalid Credential.
+    Expire,
+    /// A 200 HTML page from a proxy in front of the firewall.
+    Html,
+    /// The next finished log page stops half-way (the XML document is not closed).
+    Truncated,
+    /// The next finished log page has a mismatched closing tag.
+    Malformed,
+    /// The next finished log page is cut by a connection reset half-way.
+    Reset,
+}
+
+impl PanFault {
+    fn on_page(self) -> bool {
+        matches!(self, PanFault::Truncated | PanFault::Malformed | PanFault::Reset)
+    }
+}
+
+impl std::str::FromStr for PanFault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PanFault, String> {
+        Ok(match s.trim() {
+            "500" => PanFault::ServerError,
+            "503" => PanFault::Unavailable,
+            "expire" => PanFault::Expire,
+            "html" => PanFault::Html,
+            "truncated" => PanFault::Truncated,
+            "malformed" => PanFault::Malformed,
+            "reset" => PanFault::Reset,
+            other => match other.strip_prefix("slow:").and_then(|ms| ms.parse().ok()) {
+                Some(ms) => PanFault::Slow(ms),
+                None => return Err(format!("unknown fault `{other}` (500, 503, slow:MS, expire, html, truncated, malformed, reset)")),
+            },
+        })
+    }
+}
+
+/// Parses `500,expire,truncated,...`.
+pub fn parse_faults(spec: &str) -> Result<Vec<PanFault>, String> {
+    spec.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect()
 }
 
 #[derive(Debug, Clone)]
@@ -107,7 +165,21 @@ impl PanMock {
             keygens: AtomicU32::new(0),
             limit: tokio::sync::Semaphore::new(5),
             loaded: None,
+            faults: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            faults_injected: AtomicU64::new(0),
         }
+    }
+
+    /// Takes the next fault if it is of the wanted sort (page faults only for a finished page).
+    fn take_fault(&self, page: bool) -> Option<PanFault> {
+        let mut q = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let f = *q.front()?;
+        if f.on_page() != page {
+            return None;
+        }
+        q.pop_front();
+        self.faults_injected.fetch_add(1, Ordering::SeqCst);
+        Some(f)
     }
 
     /// Invalidates every key (as a password change does).
@@ -323,6 +395,14 @@ fn ok(body: String) -> Response {
 async fn api(State(st): State<Arc<PanMock>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>, body: String) -> Response {
     let _permit = st.limit.acquire().await; // at most 5 at once: others wait
     st.requests.fetch_add(1, Ordering::SeqCst);
+    match st.take_fault(false) {
+        Some(PanFault::ServerError) => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+        Some(PanFault::Unavailable) => return (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response(),
+        Some(PanFault::Slow(ms)) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+        Some(PanFault::Expire) => st.expire_keys(),
+        Some(PanFault::Html) => return (StatusCode::OK, [("content-type", "text/html")], "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response(),
+        _ => {}
+    }
     let mut p: BTreeMap<String, String> = q.into_iter().collect();
     for (k, v) in url_decode_form(&body) {
         p.insert(k, v);
@@ -414,6 +494,7 @@ async fn api(State(st): State<Arc<PanMock>>, headers: HeaderMap, Query(q): Query
             }
             let page: Vec<MockEntry> = all.into_iter().skip(job.skip).take(job.nlogs).collect();
             let mut body = format!(r#"<response status="success"><result><job><tenq>10:00:00</tenq><tdeq>10:00:00</tdeq><tlast>10:00:01</tlast><status>FIN</status><id>{id}</id></job><log><logs count="{}" progress="100">"#, page.len());
+            let fault = st.take_fault(true);
             let mut served = st.served.lock().unwrap_or_else(|e| e.into_inner());
             for e in &page {
                 body.push_str(&format!(r#"<entry logid="{}">"#, e.seqno));
@@ -425,9 +506,27 @@ async fn api(State(st): State<Arc<PanMock>>, headers: HeaderMap, Query(q): Query
                     }
                 }
                 body.push_str("</entry>");
-                served.push((e.serial.clone(), e.seqno, e.log_type.to_string()));
+                if fault.is_none() {
+                    served.push((e.serial.clone(), e.seqno, e.log_type.to_string()));
+                }
             }
             body.push_str("</logs></log></result></response>");
+            match fault {
+                Some(PanFault::Truncated) => {
+                    let cut = body.len() / 2;
+                    body.truncate((0..=cut).rev().find(|i| body.is_char_boundary(*i)).unwrap_or(0));
+                }
+                Some(PanFault::Malformed) => match body.rfind("</entry>") {
+                    Some(at) => body.replace_range(at..at + "</entry>".len(), "</entyr>"),
+                    None => body = body.replacen("</logs>", "</log>", 1),
+                },
+                Some(PanFault::Reset) => {
+                    let half = body.as_bytes()[..body.len() / 2].to_vec();
+                    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(half), Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut"))];
+                    return (StatusCode::OK, [("content-type", "application/xml")], axum::body::Body::from_stream(futures_util::stream::iter(chunks))).into_response();
+                }
+                _ => {}
+            }
             ok(body)
         }
         ("log", Some("finish")) => {
@@ -490,6 +589,21 @@ mod base64_lite {
     }
 }
 
+async fn faults_left(State(st): State<Arc<PanMock>>) -> Response {
+    let left = st.faults.lock().unwrap_or_else(|e| e.into_inner()).len();
+    axum::Json(serde_json::json!({"left": left, "injected": st.faults_injected.load(Ordering::SeqCst)})).into_response()
+}
+
+async fn add_faults(State(st): State<Arc<PanMock>>, body: String) -> Response {
+    match parse_faults(&body) {
+        Ok(f) => {
+            st.faults.lock().unwrap_or_else(|e| e.into_inner()).extend(f);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
 async fn served(State(st): State<Arc<PanMock>>) -> Response {
     let list: Vec<String> = st.served.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, n, t)| format!("{s}:{n}:{t}")).collect();
     axum::Json(list).into_response()
@@ -501,6 +615,8 @@ pub async fn start(state: Arc<PanMock>) -> std::io::Result<SocketAddr> {
         .route("/api/", axum::routing::get(api).post(api))
         // Test-only: what was served, as `serial:seqno:type` (not part of PAN-OS).
         .route("/mock/served", axum::routing::get(served))
+        // Test-only: queue faults (`POST`, e.g. `expire,truncated`) and count them (`GET`).
+        .route("/mock/faults", axum::routing::get(faults_left).post(add_faults))
         .with_state(state);
     crate::serve(app).await
 }

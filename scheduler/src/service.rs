@@ -207,7 +207,57 @@ impl Service {
     pub fn hunter(&self, t: &TenantConfig) -> Option<Arc<std::sync::Mutex<crate::hunt::Hunter>>> {
         let h = t.hunt.as_ref()?;
         let mut m = self.hunters.lock().unwrap_or_else(|e| e.into_inner());
-        Some(m.entry(t.id().to_string()).or_insert_with(|| Arc::new(std::sync::Mutex::new(crate::hunt::Hunter::from_settings(h)))).clone())
+        Some(
+            m.entry(t.id().to_string())
+                .or_insert_with(|| {
+                    let mut hunter = crate::hunt::Hunter::from_settings(h);
+                    self.restore_hunter(t.id(), &mut hunter);
+                    Arc::new(std::sync::Mutex::new(hunter))
+                })
+                .clone(),
+        )
+    }
+
+    /// Loads a tenant's saved hunting state, if any (a bad one is reported and set aside).
+    fn restore_hunter(&self, tenant: &str, hunter: &mut crate::hunt::Hunter) {
+        let tree = match self.store.db().open_tree(HUNT_STATE_TREE) {
+            Ok(t) => t,
+            Err(e) => return tracing::warn!(tenant, error = %e, "cannot open the hunting state; starting without history"),
+        };
+        match tree.get(tenant) {
+            Ok(Some(bytes)) => match hunter.restore(&bytes) {
+                Ok((domains, clients)) => tracing::info!(tenant, domains, clients, "restored hunting state (domain first-seen times, client baselines)"),
+                Err(why) => {
+                    tracing::warn!(tenant, %why, "hunting state set aside; starting without history");
+                    let _ = tree.insert(format!("{tenant}.unreadable"), bytes);
+                }
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(tenant, error = %e, "cannot read the hunting state; starting without history"),
+        }
+    }
+
+    /// Writes every tenant's hunting state to the store (every minute and at shutdown).
+    pub fn save_hunters(&self) {
+        let hunters: Vec<(String, Arc<std::sync::Mutex<crate::hunt::Hunter>>)> = self.hunters.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if hunters.is_empty() {
+            return;
+        }
+        let tree = match self.store.db().open_tree(HUNT_STATE_TREE) {
+            Ok(t) => t,
+            Err(e) => return tracing::warn!(error = %e, "cannot save the hunting state"),
+        };
+        for (tenant, h) in hunters {
+            let bytes = h.lock().unwrap_or_else(|e| e.into_inner()).snapshot();
+            let n = bytes.len();
+            match tree.insert(tenant.as_str(), bytes) {
+                Ok(_) => tracing::debug!(tenant, bytes = n, "hunting state saved"),
+                Err(e) => tracing::warn!(tenant, error = %e, "cannot save the hunting state"),
+            }
+        }
+        if let Err(e) = self.store.db().flush() {
+            tracing::warn!(error = %e, "cannot flush the hunting state");
+        }
     }
 
     /// Opens the store and prepares the service (nothing runs yet).
@@ -736,6 +786,9 @@ pub async fn adhoc_pull_to(
 
 /// Runs the daemon until `stop` is cancelled, or SIGTERM / SIGINT arrive; SIGHUP reloads.
 /// `ready` receives the admin API's bound address once it listens.
+/// sled tree with one hunting snapshot per tenant.
+const HUNT_STATE_TREE: &str = "hunt-state";
+
 pub async fn run_daemon(config_path: PathBuf, cfg: Config, stop: CancellationToken, ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>) -> Result<(), ServiceError> {
     use tokio::signal::unix::{SignalKind, signal};
     let admin_addr = cfg.service.admin_listen;
@@ -762,6 +815,23 @@ pub async fn run_daemon(config_path: PathBuf, cfg: Config, stop: CancellationTok
         let _ = tx.send(bound);
     }
     svc.reconcile().await;
+    // Hunting state reaches the disk every minute, so a crash loses at most that much history.
+    let saver = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = svc.shutdown.cancelled() => break,
+                    _ = tick.tick() => {
+                        let s = svc.clone();
+                        let _ = tokio::task::spawn_blocking(move || s.save_hunters()).await;
+                    }
+                }
+            }
+        })
+    };
     let mut term = signal(SignalKind::terminate()).map_err(|e| ServiceError::Config(format!("signal handler: {e}")))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| ServiceError::Config(format!("signal handler: {e}")))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| ServiceError::Config(format!("signal handler: {e}")))?;
@@ -778,6 +848,8 @@ pub async fn run_daemon(config_path: PathBuf, cfg: Config, stop: CancellationTok
         }
     }
     let drained = svc.stop(shutdown_timeout).await;
+    let _ = saver.await;
+    svc.save_hunters();
     if drained {
         tracing::info!("all streams stopped cleanly");
     } else {

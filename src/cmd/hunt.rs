@@ -44,6 +44,10 @@ pub enum HuntCommand {
         samples: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Train on the test halves and report on the training halves (a check of how much the
+        /// figures depend on the split; the shipped model never uses it).
+        #[arg(long)]
+        swap_halves: bool,
     },
 }
 
@@ -80,8 +84,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             println!("{}", if ok { "all targets met" } else { "some targets NOT met" });
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Some(HuntCommand::Train { samples, out }) => {
-            let s = eval::load(&samples).map_err(|e| anyhow::anyhow!("loading the samples: {e}"))?;
+        Some(HuntCommand::Train { samples, out, swap_halves }) => {
+            let mut s = eval::load(&samples).map_err(|e| anyhow::anyhow!("loading the samples: {e}"))?;
+            s.swap_halves = swap_halves;
             let m = eval::train_model(&s);
             std::fs::write(&out, serde_json::to_string(&m)?).with_context(|| format!("writing {}", out.display()))?;
             let (report, ok) = eval::evaluate(&s, &m);

@@ -59,6 +59,12 @@ pub enum MockCommand {
         /// Serve the `<entry>` elements of this saved XML answer instead of generated data.
         #[arg(long)]
         entries: Option<std::path::PathBuf>,
+        /// Faults for the next requests, in order, comma-separated: 500, 503, slow:MS, expire
+        /// (every API key stops working), html (a proxy's error page with HTTP 200), and for the
+        /// next finished log page truncated, malformed or reset. More can be queued with
+        /// `POST /mock/faults`; `GET /mock/faults` counts them.
+        #[arg(long, default_value = "")]
+        faults: String,
     },
     /// SentinelOne: SDL Long Running Query, Deep Visibility and the agents list, with the
     /// documented rate limits. Prints `listening on http://ADDR`. Controls: `POST /mock/sunset`,
@@ -178,14 +184,16 @@ pub enum MockCommand {
 pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
     let (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults, clock_offset_secs) = match cmd {
         MockCommand::TestApi { token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults, clock_offset_secs } => (token, interval_ms, seed, rate_limit_first, retry_after, delay_ms, faults, clock_offset_secs),
-        MockCommand::Panos { panorama, tz, interval_ms, history, pending_polls, errors_as_200, entries } => {
+        MockCommand::Panos { panorama, tz, interval_ms, history, pending_polls, errors_as_200, entries, faults } => {
             let tz = logfetch_common::time::parse_tz(&tz)?;
+            let faults = logfetch_mocks::panos::parse_faults(&faults).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 let start = chrono::Utc::now() - chrono::Duration::from_std(history.get()).unwrap_or_default();
                 let mut m = logfetch_mocks::panos::PanMock::new(panorama, tz, start, interval_ms);
                 m.pending_polls = pending_polls;
                 m.errors_as_200.store(errors_as_200, std::sync::atomic::Ordering::SeqCst);
+                m.faults.get_mut().unwrap_or_else(|p| p.into_inner()).extend(faults);
                 if let Some(f) = entries {
                     let xml = std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
                     let n = m.load_entries(&xml).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;

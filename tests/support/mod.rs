@@ -27,8 +27,6 @@ pub fn kill(child: &Child, sig: i32) {
     unsafe { kill(child.id() as i32, sig) };
 }
 
-
-
 /// Starts `logfetch run` and returns it with its admin address (read from the JSON log).
 pub fn start_daemon(cfg: &Path) -> (Proc, String, mpsc::Receiver<String>) {
     let mut child = Command::new(bin())
@@ -76,13 +74,17 @@ pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Opt
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let body = body.unwrap_or("");
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
-
 
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -91,7 +93,6 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
-
 
 /// Every `.ndjson` file under `dir`: (event ids, event times in ms, partial files).
 pub fn read_output(dir: &Path) -> (Vec<String>, Vec<i64>, Vec<PathBuf>) {
@@ -125,14 +126,15 @@ pub fn read_output(dir: &Path) -> (Vec<String>, Vec<i64>, Vec<PathBuf>) {
     (ids, times, partial)
 }
 
-
 /// Reads the daemon's JSON log until `n` push listeners reported their bound address;
 /// returns tenant -> address.
 pub fn listen_addrs(logs: &mpsc::Receiver<String>, n: usize) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while out.len() < n {
-        let line = logs.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| panic!("only {} of {n} listeners reported: {out:?}", out.len()));
+        let line = logs
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("only {} of {n} listeners reported: {out:?}", out.len()));
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
             if let (Some(t), Some(l)) = (v["fields"]["tenant"].as_str(), v["fields"]["listen"].as_str()) {
                 out.insert(t.to_string(), l.to_string());
@@ -206,4 +208,20 @@ pub fn self_signed_https(dir: &Path) -> (u16, PathBuf) {
         }
     });
     (port, pem)
+}
+
+/// The value of one Prometheus series in `text`, `series` being its full name and labels as the
+/// daemon prints them (`logfetch_records_received_total{tenant="asa",stream="push"}`). Matches
+/// the whole series, never a prefix: `{tenant="asa"` alone would also match the tenant's other
+/// streams, whichever sorts first.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let (s, v) = l.rsplit_once(' ')?;
+        if s == series { v.parse().ok() } else { None }
+    })
+}
+
+/// [`metric_value`] from the daemon's `/metrics`.
+pub fn metric(admin: &str, series: &str) -> Option<f64> {
+    metric_value(&http_get(admin, "/metrics"), series)
 }

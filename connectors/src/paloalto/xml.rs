@@ -154,7 +154,14 @@ pub fn read(xml: &str, mut on_entry: impl FnMut(Entry)) -> Result<Response, Stri
                     text_of(&ev, &mut leaf);
                 }
             }
-            X::Eof => break,
+            X::Eof => {
+                // quick-xml reports the end of input as Eof even inside open elements: a page cut
+                // short (a proxy timeout, a dropped connection) must not pass as a shorter page.
+                if let Some(open) = path.last() {
+                    return Err(format!("XML document ends at byte {} inside <{open}>: the answer is truncated ({} entries read)", xml.len(), resp.entries));
+                }
+                break;
+            }
             _ => {}
         }
     }
@@ -200,5 +207,20 @@ mod tests {
         assert_eq!(got[0].get("bytes"), None, "empty element reads as absent");
         assert_eq!(got[0].get("logid"), Some("1"));
         assert_eq!(got[1].get("rule"), Some("x&nbsp;y"));
+    }
+
+    #[test]
+    fn a_page_cut_anywhere_or_with_a_wrong_closing_tag_is_an_error() {
+        let xml = r#"<response status="success"><result><job><status>FIN</status><id>1</id></job><log><logs count="2" progress="100"><entry logid="1"><rule>a</rule></entry><entry logid="2"><rule>b</rule></entry></logs></log></result></response>"#;
+        assert_eq!(read(xml, |_| {}).unwrap().entries, 2);
+        // Every cut, including one between two entries, is refused: a shorter page would
+        // otherwise end the window and move the checkpoint past the entries never received.
+        for cut in 1..xml.len() {
+            let err = read(&xml[..cut], |_| {}).expect_err(&format!("cut at {cut} accepted"));
+            assert!(err.contains("truncated") || err.contains("XML error") || err.contains("not a PAN-OS"), "{cut}: {err}");
+        }
+        let err = read(&xml.replace("</entry><entry logid=\"2\">", "</entyr><entry logid=\"2\">"), |_| {}).unwrap_err();
+        assert!(err.contains("XML error"), "{err}");
+        assert!(read(r#"<response status="success"><result></result></response>trailing"#, |_| {}).is_ok());
     }
 }

@@ -43,7 +43,7 @@ pub async fn sync_agents(client: &reqwest::Client, base: &str, token: &str, db: 
             break;
         }
     }
-    db.flush_async().await.map_err(|e| HttpError::Transport { endpoint: ep.clone(), why: e.to_string() })?;
+    logfetch_common::checkpoint::flush(db).await.map_err(|e| HttpError::Transport { endpoint: ep.clone(), why: e.to_string() })?;
     Ok((n, newest))
 }
 

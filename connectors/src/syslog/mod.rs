@@ -74,7 +74,11 @@ fn tls_acceptor(s: &PushSettings) -> Result<tokio_rustls::TlsAcceptor, String> {
     }
     let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| format!("tls_key {}: {e}", key_path.display()))?;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cfg = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).map_err(|e| format!("TLS certificate/key: {e}"))?;
+    let mut cfg = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).map_err(|e| format!("TLS certificate/key: {e}"))?;
+    // No TLS 1.3 session tickets: a syslog sender only writes (RFC 5425), so tickets sit unread in
+    // its socket, and closing a socket with unread data sends a reset instead of a FIN, which
+    // makes our kernel drop the last records it had not handed to us yet.
+    cfg.send_tls13_tickets = 0;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 

@@ -181,7 +181,7 @@ pub async fn sync_directory(client: &mut ZiaClient, db: &sled::Db, tenant: &str,
     put("users", &users, &|u| u["email"].as_str().map(str::to_ascii_lowercase))?;
     put("departments", &depts, &|d| d["name"].as_str().map(str::to_string))?;
     put("groups", &groups, &|g| g["name"].as_str().map(str::to_string))?;
-    db.flush_async().await.map_err(|e| e.to_string())?;
+    logfetch_common::checkpoint::flush(db).await.map_err(|e| e.to_string())?;
     Ok((users.len(), depts.len(), groups.len()))
 }
 

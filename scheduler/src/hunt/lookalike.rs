@@ -1,7 +1,10 @@
 //! Look-alikes of brand domains, dnstwist-style: omission, insertion, repetition,
 //! transposition, replacement, homoglyphs, hyphenation, bitsquatting, and TLD swaps. The
 //! permutations of each brand are generated once; a query matches when its registered domain is
-//! one of them (and is not the brand itself).
+//! one of them (and is not the brand itself). Internationalised names (`xn--` punycode, or
+//! Unicode as some products log them) are decoded and reduced to an ASCII skeleton through a
+//! table of confusable letters (Cyrillic, Greek, Latin with diacritics): a skeleton equal to a
+//! brand, or to one of its permutations, is an IDN homograph.
 
 use std::collections::{HashMap, HashSet};
 
@@ -59,6 +62,48 @@ pub fn permutations(label: &str) -> HashMap<String, &'static str> {
     out
 }
 
+/// Letters that render like an ASCII letter (Unicode confusables for the scripts homograph
+/// attacks use), mapped to that letter.
+const CONFUSABLES: &[(char, char)] = &[
+    // Cyrillic
+    ('а', 'a'), ('в', 'b'), ('с', 'c'), ('ԁ', 'd'), ('е', 'e'), ('ё', 'e'), ('һ', 'h'), ('і', 'i'), ('ї', 'i'), ('ј', 'j'), ('к', 'k'), ('ӏ', 'l'), ('м', 'm'), ('п', 'n'), ('о', 'o'), ('р', 'p'),
+    ('ԛ', 'q'), ('г', 'r'), ('ѕ', 's'), ('т', 't'), ('ц', 'u'), ('ѵ', 'v'), ('ԝ', 'w'), ('х', 'x'), ('у', 'y'), ('ү', 'y'), ('з', '3'),
+    // Greek
+    ('α', 'a'), ('β', 'b'), ('ϲ', 'c'), ('ε', 'e'), ('η', 'n'), ('ι', 'i'), ('κ', 'k'), ('ν', 'v'), ('ο', 'o'), ('ρ', 'p'), ('τ', 't'), ('υ', 'u'), ('χ', 'x'), ('γ', 'y'), ('ω', 'w'),
+    // Latin with diacritics and look-alike Latin letters
+    ('à', 'a'), ('á', 'a'), ('â', 'a'), ('ã', 'a'), ('ä', 'a'), ('å', 'a'), ('ā', 'a'), ('ă', 'a'), ('ą', 'a'), ('ɑ', 'a'), ('ç', 'c'), ('ć', 'c'), ('č', 'c'), ('ċ', 'c'), ('ď', 'd'), ('đ', 'd'),
+    ('è', 'e'), ('é', 'e'), ('ê', 'e'), ('ë', 'e'), ('ē', 'e'), ('ė', 'e'), ('ę', 'e'), ('ě', 'e'), ('ğ', 'g'), ('ġ', 'g'), ('ɡ', 'g'), ('ì', 'i'), ('í', 'i'), ('î', 'i'), ('ï', 'i'), ('ī', 'i'),
+    ('į', 'i'), ('ı', 'i'), ('ĺ', 'l'), ('ļ', 'l'), ('ľ', 'l'), ('ł', 'l'), ('ñ', 'n'), ('ń', 'n'), ('ň', 'n'), ('ò', 'o'), ('ó', 'o'), ('ô', 'o'), ('õ', 'o'), ('ö', 'o'), ('ø', 'o'), ('ō', 'o'),
+    ('ő', 'o'), ('ŕ', 'r'), ('ř', 'r'), ('ś', 's'), ('š', 's'), ('ş', 's'), ('ť', 't'), ('ţ', 't'), ('ù', 'u'), ('ú', 'u'), ('û', 'u'), ('ü', 'u'), ('ū', 'u'), ('ů', 'u'), ('ű', 'u'), ('ų', 'u'),
+    ('ý', 'y'), ('ÿ', 'y'), ('ź', 'z'), ('ż', 'z'), ('ž', 'z'),
+];
+
+/// The ASCII skeleton of an internationalised domain (punycode or Unicode), when it has
+/// non-ASCII letters that all have a confusable; `None` for plain ASCII names and for letters
+/// that look like nothing in ASCII (a genuinely foreign name is not a homograph).
+pub fn idn_skeleton(domain: &str) -> Option<String> {
+    let unicode = if domain.contains("xn--") {
+        let (u, r) = idna::domain_to_unicode(domain);
+        r.ok()?;
+        u
+    } else {
+        domain.to_string()
+    };
+    if unicode.is_ascii() {
+        return None;
+    }
+    let mut out = String::with_capacity(unicode.len());
+    for c in unicode.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            let lower = c.to_lowercase().next().unwrap_or(c);
+            out.push(CONFUSABLES.iter().find(|(u, _)| *u == lower).map(|(_, a)| *a)?);
+        }
+    }
+    Some(out)
+}
+
 /// The look-alike registered domains of a set of brands.
 #[derive(Debug, Default)]
 pub struct Lookalikes {
@@ -86,11 +131,19 @@ impl Lookalikes {
     }
 
     /// `(brand, technique)` when `registered` imitates a brand.
-    pub fn check(&self, registered: &str) -> Option<&(String, &'static str)> {
+    pub fn check(&self, registered: &str) -> Option<(&str, &'static str)> {
         if self.brands.contains(registered) {
             return None;
         }
-        self.map.get(registered)
+        if let Some((brand, how)) = self.map.get(registered) {
+            return Some((brand, how));
+        }
+        // An IDN homograph: its skeleton is a brand, or one of a brand's look-alikes.
+        let skeleton = idn_skeleton(registered)?;
+        if let Some(b) = self.brands.get(&skeleton) {
+            return Some((b, "idn-homograph"));
+        }
+        self.map.get(&skeleton).map(|(b, _)| (b.as_str(), "idn-homograph"))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -120,6 +173,20 @@ mod tests {
         ] {
             assert_eq!(l.check(d).map(|x| x.1), Some(how), "{d}");
         }
+        // IDN homographs: punycode with Cyrillic е/а, Greek ο, Latin é, the Unicode form, and a
+        // homograph of a permutation (Cyrillic а plus an omission).
+        for d in ["xn--xample-2of.com", "xn--exmple-4nf.com", "xn--exampl-8of.com", "xn--exampl-gva.com", "xn--xample-h0e.com", "exаmple.com", "xn--exple-5ve.com"] {
+            assert_eq!(l.check(d), Some(("example.com", "idn-homograph")), "{d} ({:?})", idn_skeleton(d));
+        }
+        // gооgle (two Cyrillic о) imitates google.com, not example.com; аррӏе is the classic one.
+        assert!(l.check("xn--ggle-55da.com").is_none());
+        let other = Lookalikes::new(&["google.com".to_string(), "apple.com".to_string()]);
+        assert_eq!(other.check("xn--ggle-55da.com"), Some(("google.com", "idn-homograph")));
+        assert_eq!(other.check("xn--80ak6aa92e.com"), Some(("apple.com", "idn-homograph")));
+        // A real word in another script (пример.рф: и has no ASCII look-alike) and plain ASCII.
+        assert_eq!(idn_skeleton("xn--e1afmkfd.xn--p1ai"), None);
+        assert_eq!(idn_skeleton("example.com"), None);
+        assert_eq!(idn_skeleton("xn--broken-"), None);
         assert!(l.check("example.com").is_none(), "the brand itself");
         assert!(l.check("wikipedia.org").is_none());
         assert!(l.check("exampleshop.com").is_none());

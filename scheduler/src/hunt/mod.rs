@@ -59,6 +59,8 @@ pub struct HuntConfig {
     /// queries in a window.
     pub new_domain_age_ms: i64,
     pub new_domain_volume: u64,
+    /// DGA score at or above which a name counts as DGA-like (default: the model's threshold).
+    pub dga_threshold: f64,
 }
 
 impl Default for HuntConfig {
@@ -81,7 +83,59 @@ impl Default for HuntConfig {
             nx_ratio_min_queries: 50,
             new_domain_age_ms: 3_600_000,
             new_domain_volume: 200,
+            dga_threshold: dga::model().threshold,
         }
+    }
+}
+
+/// Queries per minute against an EWMA of past minutes (silent minutes count as zeros).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct Baseline {
+    minute: i64,
+    minute_count: u64,
+    ewma_mean: f64,
+    ewma_var: f64,
+    minutes_seen: u32,
+    #[serde(default)]
+    spike_reported_minute: i64,
+}
+
+impl Baseline {
+    /// Counts one query at `time`.
+    fn tick(&mut self, time: i64) {
+        let minute = time.div_euclid(60_000);
+        if self.minute != minute {
+            if self.minutes_seen > 0 || self.minute_count > 0 {
+                // Close the finished minute, and count the silent minutes in between as zeros.
+                let gaps = (minute - self.minute - 1).clamp(0, 60) as usize;
+                for x in std::iter::once(self.minute_count as f64).chain(std::iter::repeat_n(0.0, gaps)) {
+                    let alpha = 0.1;
+                    let diff = x - self.ewma_mean;
+                    self.ewma_mean += alpha * diff;
+                    self.ewma_var = (1.0 - alpha) * (self.ewma_var + alpha * diff * diff);
+                    self.minutes_seen += 1;
+                }
+            }
+            self.minute = minute;
+            self.minute_count = 0;
+        }
+        self.minute_count += 1;
+    }
+
+    /// `true` once per minute when this minute's count is a spike (and marks it reported).
+    fn spike(&mut self, cfg: &HuntConfig) -> bool {
+        let fire = self.minutes_seen >= cfg.spike_warmup
+            && self.minute_count >= cfg.spike_min
+            && self.spike_reported_minute != self.minute
+            && (self.minute_count as f64) > self.ewma_mean + cfg.spike_sigmas * self.ewma_var.sqrt().max(1.0);
+        if fire {
+            self.spike_reported_minute = self.minute;
+        }
+        fire
+    }
+
+    fn evidence(&self) -> Value {
+        json!({"queries_this_minute": self.minute_count, "ewma_mean": (self.ewma_mean * 10.0).round() / 10.0, "ewma_stddev": (self.ewma_var.sqrt() * 10.0).round() / 10.0})
     }
 }
 
@@ -89,7 +143,9 @@ impl Default for HuntConfig {
 struct DomainState {
     first: i64,
     last: i64,
+    /// Every query to the domain in the window; `sub_queries` those with a subdomain.
     queries: u64,
+    sub_queries: u64,
     unique: HashSet<u64>,
     len_sum: f64,
     entropy_sum: f64,
@@ -98,7 +154,8 @@ struct DomainState {
     /// NULL records: almost only tunnels use them.
     null_seen: bool,
     qtypes: HashSet<String>,
-    clients: HashSet<u64>,
+    /// Queries with a subdomain per client (hashed), for the share of the busiest client.
+    clients: HashMap<u64, u64>,
     samples: Vec<String>,
     uids: Vec<String>,
     /// Highest unique-count band already reported (100/500/800/1000).
@@ -106,6 +163,8 @@ struct DomainState {
     /// When the domain was first seen (survives window resets).
     born: i64,
     new_volume_reported: bool,
+    /// Queries per minute against the domain's own baseline (survives window resets).
+    volume: Baseline,
 }
 
 #[derive(Debug, Default)]
@@ -116,13 +175,8 @@ struct ClientState {
     nx_reported: bool,
     txt: VecDeque<i64>,
     txt_reported_at: Option<i64>,
-    /// Queries in the current minute, and the EWMA of past minutes.
-    minute: i64,
-    minute_count: u64,
-    ewma_mean: f64,
-    ewma_var: f64,
-    minutes_seen: u32,
-    spike_reported_minute: i64,
+    /// Queries per minute against the client's own baseline.
+    volume: Baseline,
     window_queries: u64,
     window_nx: u64,
     nx_ratio_reported: bool,
@@ -185,9 +239,9 @@ impl Finding {
         let mut v = json!({
             "class_uid": 2004, "class_name": "Detection Finding", "category_uid": 2, "category_name": "Findings",
             "activity_id": 1, "activity_name": "Create", "type_uid": 200401, "type_name": "Detection Finding: Create",
-            "severity_id": self.severity, "time": self.time, "status_id": 1, "risk_score": self.score,
+            "severity_id": self.severity, "time": self.time, "status_id": 1, "risk_score": self.score, "message": self.title,
             "metadata": {"version": "1.3.0", "product": {"name": "logfetch", "vendor_name": "logfetch"}, "tenant_uid": tenant, "uid": uid},
-            "finding_info": {"uid": uid, "title": self.title, "analytic": {"name": self.rule, "type_id": 1, "type": "Rule"}, "related_events_count": self.event_uids.len(), "types": ["DNS"]},
+            "finding_info": {"uid": uid, "title": self.title, "analytic": {"name": self.rule, "uid": self.rule, "type_id": 1, "type": "Rule"}, "related_events": self.event_uids.iter().map(|u| json!({"uid": u})).collect::<Vec<_>>(), "types": ["DNS"]},
             "evidences": [{"data": self.evidence}],
             "unmapped": {"source_event_uids": self.event_uids},
         });
@@ -233,14 +287,26 @@ impl Hunter {
 
     /// A hunter with a tenant's `[tenant.hunt]` settings.
     pub fn from_settings(h: &logfetch_config::HuntSettings) -> Hunter {
+        let ms = |d: &logfetch_config::HumanDuration| i64::try_from(d.get().as_millis()).unwrap_or(i64::MAX);
         Hunter::new(HuntConfig {
-            window_ms: h.window.get().as_millis() as i64,
+            window_ms: ms(&h.window),
             tunnel_min_unique: h.tunnel_min_unique,
             tunnel_unique_alone: h.tunnel_unique_alone,
+            tunnel_mean_len: h.tunnel_mean_length,
+            tunnel_mean_entropy: h.tunnel_mean_entropy,
             nx_dga_min: h.nx_dga_min,
             txt_per_minute: h.txt_per_minute,
+            max_domains: h.max_domains,
+            max_clients: h.max_clients,
             brands: h.brands.clone(),
-            ..HuntConfig::default()
+            spike_sigmas: h.spike_sigmas,
+            spike_min: h.spike_min_queries,
+            spike_warmup: u32::try_from(h.spike_warmup.get().as_secs().div_ceil(60)).unwrap_or(u32::MAX),
+            nx_ratio: h.nx_ratio,
+            nx_ratio_min_queries: h.nx_ratio_min_queries,
+            new_domain_age_ms: ms(&h.new_domain_age),
+            new_domain_volume: h.new_domain_queries,
+            dga_threshold: h.dga_threshold.unwrap_or(dga::model().threshold),
         })
     }
 
@@ -320,13 +386,13 @@ impl Hunter {
                 });
             }
         }
-        // Tunnelling: per registered domain.
-        if !sub.is_empty() && !dga::allowed(&name) {
+        // Per registered domain: volume against its baseline, new domains, tunnelling.
+        if !dga::allowed(&name) {
             let cfg = &self.cfg;
             let d = self.domains.entry(reg.clone()).or_default();
             if d.queries > 0 && q.time - d.first > w {
-                let (born, nv) = (d.born, d.new_volume_reported);
-                *d = DomainState { born, new_volume_reported: nv, ..DomainState::default() };
+                let (born, nv, volume) = (d.born, d.new_volume_reported, std::mem::take(&mut d.volume));
+                *d = DomainState { born, new_volume_reported: nv, volume, ..DomainState::default() };
             }
             if d.born == 0 {
                 d.born = q.time;
@@ -336,32 +402,25 @@ impl Hunter {
             }
             d.last = q.time;
             d.queries += 1;
-            if d.unique.len() < 5_000 && d.unique.insert(h(&sub)) {
-                d.len_sum += sub.len() as f64;
-                d.entropy_sum += domain::entropy(&sub);
-                if sub.bytes().any(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')) || q.name.bytes().any(|b| b.is_ascii_uppercase()) {
-                    d.odd_chars += 1;
-                }
-                if d.samples.len() < 10 {
-                    d.samples.push(q.name.to_string());
-                }
-            }
-            if matches!(q.qtype, Some("TXT" | "NULL" | "CNAME" | "MX" | "10" | "16")) {
-                d.heavy_types += 1;
-            }
-            if matches!(q.qtype, Some("NULL" | "10")) {
-                d.null_seen = true;
-            }
-            if let Some(t) = q.qtype {
-                if d.qtypes.len() < 16 {
-                    d.qtypes.insert(t.to_string());
-                }
-            }
-            if d.clients.len() < 1000 {
-                d.clients.insert(h(q.client));
-            }
             if d.uids.len() < 50 {
                 d.uids.push(q.uid.to_string());
+            }
+            d.volume.tick(q.time);
+            if d.volume.spike(cfg) {
+                let mut evidence = d.volume.evidence();
+                evidence["registered_domain"] = json!(reg);
+                evidence["last_query"] = json!(name);
+                out.push(Finding {
+                    time: q.time,
+                    rule: "domain-volume-spike",
+                    title: format!("{reg} got {} queries this minute against a usual {:.0}", d.volume.minute_count, d.volume.ewma_mean),
+                    score: 40,
+                    severity: 2,
+                    client: None,
+                    domain: Some(reg.clone()),
+                    evidence,
+                    event_uids: vec![q.uid.to_string()],
+                });
             }
             if !d.new_volume_reported && d.queries >= cfg.new_domain_volume && q.time - d.born < cfg.new_domain_age_ms && d.born - started >= cfg.new_domain_age_ms {
                 d.new_volume_reported = true;
@@ -377,37 +436,67 @@ impl Hunter {
                     event_uids: d.uids.clone(),
                 });
             }
-            let u = d.unique.len();
-            let mean_len = d.len_sum / u.max(1) as f64;
-            let mean_ent = d.entropy_sum / u.max(1) as f64;
-            let odd = d.odd_chars as f64 / u.max(1) as f64;
-            let heavy = d.heavy_types as f64 / d.queries as f64;
-            // A client probing record types (iodine tries NULL, TXT, SRV, CNAME...) is a sign too.
-            let signs = [mean_len >= cfg.tunnel_mean_len, mean_ent >= cfg.tunnel_mean_entropy, odd >= 0.5, heavy >= 0.5, d.null_seen, d.qtypes.len() >= 3].iter().filter(|b| **b).count();
-            let unique_ratio = u as f64 / d.queries as f64;
-            let by_shape = u >= cfg.tunnel_min_unique && signs >= 2 && unique_ratio >= 0.5;
-            let (band, sev) = severity_for(u);
-            let fire = (d.reported == 0 && (by_shape || u >= cfg.tunnel_unique_alone)) || (band > d.reported && band >= 500);
-            if fire {
-                d.reported = band.max(1);
-                out.push(Finding {
-                    time: q.time,
-                    rule: "dns-tunnel",
-                    title: format!("Possible DNS tunnel or exfiltration via {reg}: {u} distinct subdomains in {} queries", d.queries),
-                    score: (40 + 10 * signs as u8 + if u >= 100 { 20 } else { 0 }).min(100),
-                    severity: if by_shape { sev.max(3) } else { sev },
-                    client: None,
-                    domain: Some(reg.clone()),
-                    evidence: json!({"registered_domain": reg, "queries": d.queries, "unique_subdomains": u, "mean_subdomain_length": (mean_len * 10.0).round() / 10.0, "mean_subdomain_entropy": (mean_ent * 100.0).round() / 100.0, "encoded_share": (odd * 100.0).round() / 100.0, "txt_null_cname_mx_share": (heavy * 100.0).round() / 100.0, "null_records": d.null_seen, "query_types": d.qtypes.iter().collect::<Vec<_>>(), "clients": d.clients.len(), "sample": d.samples}),
-                    event_uids: d.uids.clone(),
-                });
+            // Tunnelling: the subdomains of the registered domain.
+            if !sub.is_empty() {
+                d.sub_queries += 1;
+                if d.unique.len() < 5_000 && d.unique.insert(h(&sub)) {
+                    d.len_sum += sub.len() as f64;
+                    d.entropy_sum += domain::entropy(&sub);
+                    if sub.bytes().any(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')) || q.name.bytes().any(|b| b.is_ascii_uppercase()) {
+                        d.odd_chars += 1;
+                    }
+                    if d.samples.len() < 10 {
+                        d.samples.push(q.name.to_string());
+                    }
+                }
+                if matches!(q.qtype, Some("TXT" | "NULL" | "CNAME" | "MX" | "10" | "16")) {
+                    d.heavy_types += 1;
+                }
+                if matches!(q.qtype, Some("NULL" | "10")) {
+                    d.null_seen = true;
+                }
+                if let Some(t) = q.qtype {
+                    if d.qtypes.len() < 16 {
+                        d.qtypes.insert(t.to_string());
+                    }
+                }
+                let ch = h(q.client);
+                if d.clients.len() < 1000 || d.clients.contains_key(&ch) {
+                    *d.clients.entry(ch).or_default() += 1;
+                }
+                let u = d.unique.len();
+                let mean_len = d.len_sum / u.max(1) as f64;
+                let mean_ent = d.entropy_sum / u.max(1) as f64;
+                let odd = d.odd_chars as f64 / u.max(1) as f64;
+                let heavy = d.heavy_types as f64 / d.sub_queries as f64;
+                // A client probing record types (iodine tries NULL, TXT, SRV, CNAME...) is a sign too.
+                let signs = [mean_len >= cfg.tunnel_mean_len, mean_ent >= cfg.tunnel_mean_entropy, odd >= 0.5, heavy >= 0.5, d.null_seen, d.qtypes.len() >= 3].iter().filter(|b| **b).count();
+                let unique_ratio = u as f64 / d.sub_queries as f64;
+                let by_shape = u >= cfg.tunnel_min_unique && signs >= 2 && unique_ratio >= 0.5;
+                let (band, sev) = severity_for(u);
+                let fire = (d.reported == 0 && (by_shape || u >= cfg.tunnel_unique_alone)) || (band > d.reported && band >= 500);
+                if fire {
+                    d.reported = band.max(1);
+                    let top_client = d.clients.values().copied().max().unwrap_or(0);
+                    out.push(Finding {
+                        time: q.time,
+                        rule: "dns-tunnel",
+                        title: format!("Possible DNS tunnel or exfiltration via {reg}: {u} distinct subdomains in {} queries", d.sub_queries),
+                        score: (40 + 10 * signs as u8 + if u >= 100 { 20 } else { 0 }).min(100),
+                        severity: if by_shape { sev.max(3) } else { sev },
+                        client: None,
+                        domain: Some(reg.clone()),
+                        evidence: json!({"registered_domain": reg, "queries": d.sub_queries, "unique_subdomains": u, "encoded_bytes_per_query": (mean_len * mean_ent / 8.0 * 10.0).round() / 10.0, "busiest_client_share": (top_client as f64 / d.sub_queries as f64 * 100.0).round() / 100.0, "mean_subdomain_length": (mean_len * 10.0).round() / 10.0, "mean_subdomain_entropy": (mean_ent * 100.0).round() / 100.0, "encoded_share": (odd * 100.0).round() / 100.0, "txt_null_cname_mx_share": (heavy * 100.0).round() / 100.0, "null_records": d.null_seen, "query_types": d.qtypes.iter().collect::<Vec<_>>(), "clients": d.clients.len(), "sample": d.samples}),
+                        event_uids: d.uids.clone(),
+                    });
+                }
             }
         }
         // Per client: NXDOMAIN bursts of DGA-looking names, TXT rate.
         let c = self.clients.entry(q.client.to_string()).or_default();
         if c.last > 0 && q.time - c.first > w {
             // A new window: the burst/ratio counters restart, the baseline carries on.
-            let keep = ClientState { minute: c.minute, minute_count: c.minute_count, ewma_mean: c.ewma_mean, ewma_var: c.ewma_var, minutes_seen: c.minutes_seen, spike_reported_minute: c.spike_reported_minute, rare_types: std::mem::take(&mut c.rare_types), ..ClientState::default() };
+            let keep = ClientState { volume: std::mem::take(&mut c.volume), rare_types: std::mem::take(&mut c.rare_types), ..ClientState::default() };
             *c = keep;
         }
         if c.first == 0 {
@@ -415,38 +504,23 @@ impl Hunter {
         }
         c.last = q.time;
         // Volume against the client's own baseline (EWMA per minute).
-        let minute = q.time.div_euclid(60_000);
-        if c.minute != minute {
-            if c.minutes_seen > 0 || c.minute_count > 0 {
-                // Close the finished minute, and count the silent minutes in between as zeros.
-                let gaps = (minute - c.minute - 1).clamp(0, 60) as u32;
-                for x in std::iter::once(c.minute_count as f64).chain(std::iter::repeat_n(0.0, gaps as usize)) {
-                    let alpha = 0.1;
-                    let diff = x - c.ewma_mean;
-                    c.ewma_mean += alpha * diff;
-                    c.ewma_var = (1.0 - alpha) * (c.ewma_var + alpha * diff * diff);
-                    c.minutes_seen += 1;
-                }
-            }
-            c.minute = minute;
-            c.minute_count = 0;
-        }
-        c.minute_count += 1;
-        let cfg = &self.cfg;
-        if c.minutes_seen >= cfg.spike_warmup && c.minute_count >= cfg.spike_min && c.spike_reported_minute != minute && (c.minute_count as f64) > c.ewma_mean + cfg.spike_sigmas * c.ewma_var.sqrt().max(1.0) {
-            c.spike_reported_minute = minute;
+        c.volume.tick(q.time);
+        if c.volume.spike(&self.cfg) {
+            let mut evidence = c.volume.evidence();
+            evidence["last_query"] = json!(name);
             out.push(Finding {
                 time: q.time,
                 rule: "client-volume-spike",
-                title: format!("{} sent {} queries this minute against a usual {:.0}", q.client, c.minute_count, c.ewma_mean),
+                title: format!("{} sent {} queries this minute against a usual {:.0}", q.client, c.volume.minute_count, c.volume.ewma_mean),
                 score: 40,
                 severity: 2,
                 client: Some(q.client.to_string()),
                 domain: None,
-                evidence: json!({"queries_this_minute": c.minute_count, "ewma_mean": (c.ewma_mean * 10.0).round() / 10.0, "ewma_stddev": (c.ewma_var.sqrt() * 10.0).round() / 10.0, "last_query": name}),
+                evidence,
                 event_uids: vec![q.uid.to_string()],
             });
         }
+        let cfg = &self.cfg;
         c.window_queries += 1;
         if q.rcode == Some(3) {
             c.window_nx += 1;
@@ -481,7 +555,7 @@ impl Hunter {
                 });
             }
         }
-        if q.rcode == Some(3) && dga::model().is_dga(&name) && !c.nx_dga.iter().any(|(n, _)| *n == name) && c.nx_dga.len() < 200 {
+        if q.rcode == Some(3) && dga::model().score(&name) >= self.cfg.dga_threshold && !c.nx_dga.iter().any(|(n, _)| *n == name) && c.nx_dga.len() < 200 {
             c.nx_dga.push((name.clone(), q.uid.to_string()));
             if c.nx_dga.len() >= self.cfg.nx_dga_min && !c.nx_reported {
                 c.nx_reported = true;
@@ -525,6 +599,90 @@ impl Hunter {
     pub fn tracked(&self) -> (usize, usize) {
         (self.domains.len(), self.clients.len())
     }
+
+    /// The state worth keeping across a restart: when each registered domain was first seen
+    /// (new-domain detection needs history), each client's volume baseline (spikes need a
+    /// warm baseline), what was already reported (no repeat findings), and when hunting
+    /// started. Window counters are not kept: they refill within a window.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let snap = Snapshot {
+            version: SNAPSHOT_VERSION,
+            started: self.started,
+            domains: self.domains.iter().map(|(name, d)| DomainSnap { name: name.clone(), born: d.born, first: d.first, last: d.last, reported: d.reported, new_volume_reported: d.new_volume_reported, volume: d.volume.clone() }).collect(),
+            clients: self
+                .clients
+                .iter()
+                .map(|(ip, c)| ClientSnap { ip: ip.clone(), first: c.first, last: c.last, volume: c.volume.clone(), nx_reported: c.nx_reported, nx_ratio_reported: c.nx_ratio_reported })
+                .collect(),
+            lookalikes: self.reported_lookalikes.iter().cloned().collect(),
+        };
+        serde_json::to_vec(&snap).unwrap_or_default()
+    }
+
+    /// Loads a [`Hunter::snapshot`] into a fresh hunter; returns (domains, clients) restored.
+    /// Caps still apply: beyond `max_domains`/`max_clients` the least recent are left out.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(usize, usize), String> {
+        let mut snap: Snapshot = serde_json::from_slice(bytes).map_err(|e| format!("hunting state is not readable ({e})"))?;
+        if snap.version != SNAPSHOT_VERSION {
+            return Err(format!("hunting state has version {}, this build reads {SNAPSHOT_VERSION}", snap.version));
+        }
+        snap.domains.sort_by_key(|d| std::cmp::Reverse(d.last));
+        snap.domains.truncate(self.cfg.max_domains);
+        snap.clients.sort_by_key(|c| std::cmp::Reverse(c.last));
+        snap.clients.truncate(self.cfg.max_clients);
+        let counts = (snap.domains.len(), snap.clients.len());
+        self.started = match (self.started, snap.started) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        for d in snap.domains {
+            self.domains.insert(d.name, DomainState { born: d.born, first: d.first, last: d.last, reported: d.reported, new_volume_reported: d.new_volume_reported, volume: d.volume, ..DomainState::default() });
+        }
+        for c in snap.clients {
+            self.clients.insert(
+                c.ip,
+                ClientState { first: c.first, last: c.last, volume: c.volume, nx_reported: c.nx_reported, nx_ratio_reported: c.nx_ratio_reported, ..ClientState::default() },
+            );
+        }
+        self.reported_lookalikes.extend(snap.lookalikes.into_iter().take(10_000));
+        Ok(counts)
+    }
+}
+
+const SNAPSHOT_VERSION: u32 = 1;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    version: u32,
+    started: Option<i64>,
+    domains: Vec<DomainSnap>,
+    clients: Vec<ClientSnap>,
+    lookalikes: Vec<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DomainSnap {
+    name: String,
+    born: i64,
+    first: i64,
+    last: i64,
+    reported: usize,
+    new_volume_reported: bool,
+    /// Absent in snapshots from before per-domain baselines: starts afresh.
+    #[serde(default)]
+    volume: Baseline,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ClientSnap {
+    ip: String,
+    first: i64,
+    last: i64,
+    /// Flattened: the same keys as the snapshots written before `Baseline` existed.
+    #[serde(flatten)]
+    volume: Baseline,
+    nx_reported: bool,
+    nx_ratio_reported: bool,
 }
 
 /// A DNS query from an OCSF or ECS NDJSON event (the `hunt` command's input), if it is one.
@@ -566,8 +724,12 @@ mod tests {
         let mut fired = None;
         for i in 0..100 {
             let name = format!("{:x}{:x}a9f3kq2z{}.t.evil-tunnel.com", i * 7919, i * 104729, i);
-            if !h.observe(&q(i, "10.0.0.5", &name, "TXT", 0)).into_iter().filter(|f| f.rule == "dns-tunnel").collect::<Vec<_>>().is_empty() {
+            if let Some(f) = h.observe(&q(i, "10.0.0.5", &name, "TXT", 0)).into_iter().find(|f| f.rule == "dns-tunnel") {
                 fired = Some(i);
+                // One client sends it all; each query carries several bytes of encoded data.
+                assert_eq!(f.evidence["busiest_client_share"], 1.0);
+                assert!(f.evidence["encoded_bytes_per_query"].as_f64().is_some_and(|b| b > 5.0), "{}", f.evidence);
+                assert_eq!(f.evidence["txt_null_cname_mx_share"], 1.0);
                 break;
             }
         }
@@ -601,8 +763,111 @@ mod tests {
             txt += h.observe(&q(i * 500, "10.0.0.9", "x.example.com", "TXT", 0)).iter().filter(|f| f.rule == "dns-txt-rate").count();
         }
         assert_eq!(txt, 1);
+        // 50 TXT queries in a minute is not more than 50: nothing.
+        let mut h = Hunter::new(HuntConfig::default());
+        let quiet: usize = (0..50).map(|i| h.observe(&q(i * 1000, "10.0.0.9", "x.example.com", "TXT", 0)).iter().filter(|f| f.rule == "dns-txt-rate").count()).sum();
+        assert_eq!(quiet, 0);
         let v = Finding { time: 1, rule: "r", title: "t".into(), score: 1, severity: 2, client: Some("10.0.0.9".into()), domain: None, evidence: json!({}), event_uids: vec![] }.to_ocsf("t1");
         assert_eq!((v["class_uid"].as_i64(), v["type_uid"].as_i64()), (Some(2004), Some(200401)));
+    }
+
+    #[test]
+    fn state_survives_a_restart_through_a_snapshot() {
+        // 70 minutes of one client's steady traffic: a warm baseline and an hour of history.
+        let mut h = Hunter::new(HuntConfig::default());
+        for m in 0..70i64 {
+            for k in 0..10 {
+                assert!(h.observe(&q(m * 60_000 + k * 1000, "10.0.0.1", "www.example.com", "A", 0)).is_empty());
+            }
+        }
+        let bytes = h.snapshot();
+        // Restarted without the snapshot: no baseline, no history, so neither fires.
+        let burst = |h: &mut Hunter| -> Vec<&'static str> {
+            let mut rules = Vec::new();
+            for k in 0..400i64 {
+                rules.extend(h.observe(&q(70 * 60_000 + k * 100, "10.0.0.1", "www.example.com", "A", 0)).into_iter().map(|f| f.rule));
+                let c = format!("10.1.0.{}", k % 50);
+                let name = format!("h{}.fresh-domain.com", k % 3);
+                rules.extend(h.observe(&q(70 * 60_000 + k * 100, &c, &name, "A", 0)).into_iter().map(|f| f.rule));
+            }
+            rules.sort();
+            rules.dedup();
+            rules
+        };
+        assert!(burst(&mut Hunter::new(HuntConfig::default())).is_empty());
+        // With it: the spike and the new domain are seen at once.
+        let mut restored = Hunter::new(HuntConfig::default());
+        assert_eq!(restored.restore(&bytes).unwrap(), (1, 1));
+        assert_eq!(burst(&mut restored), vec!["client-volume-spike", "domain-volume-spike", "new-domain-volume"]);
+        // Already reported before the restart: not again.
+        let mut again = Hunter::new(HuntConfig::default());
+        again.restore(&restored.snapshot()).unwrap();
+        assert!(!burst(&mut again).contains(&"new-domain-volume"));
+        // Caps apply to what is restored; garbage and other versions are errors, not panics.
+        let mut small = Hunter::new(HuntConfig { max_domains: 0, max_clients: 0, ..HuntConfig::default() });
+        assert_eq!(small.restore(&bytes).unwrap(), (0, 0));
+        assert!(Hunter::new(HuntConfig::default()).restore(b"{not json").unwrap_err().contains("not readable"));
+        // A snapshot written before per-domain baselines (no `volume`, no `spike_reported_minute`).
+        let old = br#"{"version":1,"started":1,"domains":[{"name":"example.com","born":1,"first":1,"last":2,"reported":0,"new_volume_reported":false}],"clients":[{"ip":"10.0.0.1","first":1,"last":2,"minute":0,"minute_count":3,"ewma_mean":2.5,"ewma_var":1.0,"minutes_seen":20,"nx_reported":false,"nx_ratio_reported":false}],"lookalikes":[]}"#;
+        let mut h_old = Hunter::new(HuntConfig::default());
+        assert_eq!(h_old.restore(old).unwrap(), (1, 1));
+        assert_eq!(h_old.clients["10.0.0.1"].volume.minutes_seen, 20);
+        let other = String::from_utf8(bytes).unwrap().replacen("\"version\":1", "\"version\":99", 1);
+        assert!(Hunter::new(HuntConfig::default()).restore(other.as_bytes()).unwrap_err().contains("version 99"));
+    }
+
+    #[test]
+    fn a_tenants_thresholds_take_effect() {
+        let settings = |v: Value| -> logfetch_config::HuntSettings { serde_json::from_value(v).unwrap() };
+        let mut h = Hunter::from_settings(&settings(json!({"txt_per_minute": 5, "nx_dga_min": 2, "dga_threshold": 0.999999})));
+        let txt: usize = (0..6).map(|i| h.observe(&q(i * 1000, "10.0.0.9", "x.example.com", "TXT", 0)).iter().filter(|f| f.rule == "dns-txt-rate").count()).sum();
+        assert_eq!(txt, 1, "6 TXT queries in a minute exceed txt_per_minute = 5");
+        // Clearly DGA names, but below this tenant's very high DGA threshold: no burst.
+        let names = ["xjwqpzkvbnrt.ru", "gllxeenmijch.com", "eclirvvqkpxw.com"];
+        let burst: usize = names.iter().enumerate().map(|(i, n)| h.observe(&q(i as i64, "10.0.0.7", n, "A", 3)).iter().filter(|f| f.rule == "dga-nxdomain-burst").count()).sum();
+        assert_eq!(burst, 0);
+        let mut h = Hunter::from_settings(&settings(json!({"nx_dga_min": 2})));
+        let burst: usize = names.iter().enumerate().map(|(i, n)| h.observe(&q(i as i64, "10.0.0.7", n, "A", 3)).iter().filter(|f| f.rule == "dga-nxdomain-burst").count()).sum();
+        assert_eq!(burst, 1, "two names reach nx_dga_min = 2 at the model's threshold");
+        let mut h = Hunter::from_settings(&settings(json!({"tunnel_unique_alone": 30, "tunnel_min_unique": 1000})));
+        let at = (0..100i64).find(|i| h.observe(&q(*i, "10.0.0.8", &format!("www{i}.example.net"), "A", 0)).iter().any(|f| f.rule == "dns-tunnel"));
+        assert_eq!(at, Some(29), "the 30th distinct subdomain raises it");
+    }
+
+    #[test]
+    fn every_rule_raises_a_valid_ocsf_detection_finding() {
+        const T0: i64 = 1_763_000_000_000;
+        let mut h = Hunter::new(HuntConfig { brands: vec!["example.com".into()], ..HuntConfig::default() });
+        let mut found = Vec::new();
+        for (i, n) in ["xjwqpzkvbnrt.ru", "gllxeenmijch.com", "eclirvvqkpxw.com", "zxkqvjwnpqhr.com", "kqwxzjvbtpml.net"].iter().enumerate() {
+            found.extend(h.observe(&q(T0 + i as i64, "10.0.0.7", n, "A", 3)));
+        }
+        for i in 0..120i64 {
+            let name = format!("{:x}{:x}.t.evil-tunnel.net", i * 7919, i * 104_729);
+            found.extend(h.observe(&q(T0 + 100 + i, "10.0.0.8", &name, "TXT", 0)));
+        }
+        for k in 0..60i64 {
+            let name = format!("host{k}.corp.example.org");
+            found.extend(h.observe(&q(T0 + 200 + k, "10.0.0.2", &name, "A", 3)));
+        }
+        found.extend(h.observe(&q(T0 + 300, "10.0.0.9", "examp1e.com", "AXFR", 0)));
+        found.extend(h.observe(&q(T0 + 302, "10.0.0.10", "login.xn--exmple-4nf.com", "A", 0)));
+        assert!(found.iter().any(|f| f.rule == "lookalike-domain" && f.evidence["technique"] == "idn-homograph"), "exаmple.com (Cyrillic а) is an IDN homograph");
+        found.extend(h.observe(&Query { time: T0 + 301, client: "10.0.0.9", name: "bad.example.net", qtype: Some("A"), rcode: Some(0), uid: "e1", ti_feeds: vec!["feed-a".into()] }));
+        let rules: HashSet<&str> = found.iter().map(|f| f.rule).collect();
+        for r in ["dga-nxdomain-burst", "dns-tunnel", "dns-txt-rate", "lookalike-domain", "rare-query-type", "threat-intel-match", "client-nxdomain-ratio"] {
+            assert!(rules.contains(r), "{r} not raised: {rules:?}");
+        }
+        for f in &found {
+            let v = f.to_ocsf("t1");
+            let report = logfetch_common::validate::validate(&v);
+            assert!(report.is_valid(), "{}: {:?}\n{v}", f.rule, report.violations);
+            assert_eq!(v["finding_info"]["related_events"].as_array().map(Vec::len), Some(f.event_uids.len()), "the source events are listed");
+        }
+        // The validator would catch a wrong attribute inside finding_info.
+        let mut bad = found[0].to_ocsf("t1");
+        bad["finding_info"]["related_events_count"] = json!(1);
+        assert!(!logfetch_common::validate::validate(&bad).is_valid());
     }
 
     #[test]
@@ -619,7 +884,29 @@ mod tests {
         for k in 0..400 {
             rules.extend(h.observe(&q(30 * 60_000 + k * 100, "10.0.0.1", "www.example.com", "A", 0)).into_iter().map(|f| f.rule));
         }
-        assert_eq!(rules, vec!["client-volume-spike"]);
+        assert_eq!(rules, vec!["domain-volume-spike", "client-volume-spike"]);
+        // A domain spike spread over many clients, none of them unusual: only the domain's.
+        let mut h = Hunter::new(HuntConfig::default());
+        let mut rules = Vec::new();
+        for m in 0..30i64 {
+            for k in 0..10 {
+                let c = format!("10.2.0.{k}");
+                rules.extend(h.observe(&q(m * 60_000 + k * 1000, &c, "api.example.org", "A", 0)).into_iter().map(|f| f.rule));
+            }
+        }
+        // Each of 50 clients: its usual pace (about one query a minute) plus a few.
+        for k in 0..400i64 {
+            let c = format!("10.3.{}.{}", k % 50, k % 7);
+            rules.extend(h.observe(&q(30 * 60_000 + k * 100, &c, "api.example.org", "A", 0)).into_iter().map(|f| f.rule));
+        }
+        assert_eq!(rules, vec!["domain-volume-spike"]);
+        // The same steady pace without a burst: nothing.
+        let mut h = Hunter::new(HuntConfig::default());
+        for m in 0..60i64 {
+            for k in 0..10 {
+                assert!(h.observe(&q(m * 60_000 + k * 1000, "10.2.0.1", "api.example.org", "A", 0)).is_empty());
+            }
+        }
         // Another client: mostly NXDOMAIN (ordinary names), and an ANY query.
         let mut h = Hunter::new(HuntConfig::default());
         let mut rules = Vec::new();
@@ -630,6 +917,12 @@ mod tests {
         rules.extend(h.observe(&q(100, "10.0.0.2", "example.com", "ANY", 0)).into_iter().map(|f| f.rule));
         rules.extend(h.observe(&q(101, "10.0.0.2", "example.com", "ANY", 0)).into_iter().map(|f| f.rule));
         assert_eq!(rules, vec!["client-nxdomain-ratio", "rare-query-type"]);
+        // A third of the answers NXDOMAIN, ordinary types: nothing.
+        let mut h = Hunter::new(HuntConfig::default());
+        for k in 0..60 {
+            let name = format!("host{k}.corp.example.com");
+            assert!(h.observe(&q(k, "10.0.0.3", &name, "A", if k % 3 == 0 { 3 } else { 0 })).is_empty(), "{name}");
+        }
         // After an hour of history, a brand-new domain that suddenly gets 200 queries.
         let mut h = Hunter::new(HuntConfig::default());
         let mut n = 0;
