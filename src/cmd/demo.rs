@@ -224,6 +224,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         logfetch_scheduler::service::run_daemon(config_path.clone(), cfg, stop, Some(tx)).await?;
         Ok::<_, anyhow::Error>(config_path)
     })?;
+    // Tasks still winding down (connection handlers, a flush on the blocking pool) hold clones of
+    // the sled `Db`, and with them its file lock: stop them all before reopening the store.
+    rt.shutdown_timeout(std::time::Duration::from_secs(30));
     let cfg = super::load_config(&config_path)?;
     let store = SledCheckpointStore::open(&cfg.service.data_dir.join("state"))?;
     println!();
