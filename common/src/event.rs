@@ -2,6 +2,7 @@
 //! the shared [`Envelope`]. Encoders (`ocsf`, `ecs`) turn these into JSON; nothing here knows
 //! about a vendor's wire format.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -138,11 +139,11 @@ pub struct Envelope {
     /// The tenant id from the config (`[[tenant]] id`).
     pub tenant: String,
     /// Vendor name as OCSF `metadata.product.vendor_name` wants it ("Cisco", "Palo Alto Networks").
-    pub vendor: String,
+    pub vendor: Cow<'static, str>,
     /// Product name ("ASA", "PAN-OS").
-    pub product: String,
+    pub product: Cow<'static, str>,
     /// The connector that produced it (`cisco`, `paloalto`, ...).
-    pub connector: String,
+    pub connector: Cow<'static, str>,
     /// When the event happened (UTC).
     pub time: DateTime<Utc>,
     /// The time text exactly as the vendor wrote it.
@@ -175,9 +176,9 @@ impl Envelope {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         tenant: &str,
-        vendor: &str,
-        product: &str,
-        connector: &str,
+        vendor: &'static str,
+        product: &'static str,
+        connector: &'static str,
         time: DateTime<Utc>,
         vendor_event_id: Option<String>,
         raw: &str,
@@ -185,9 +186,9 @@ impl Envelope {
         let event_id = stable_event_id(tenant, connector, vendor_event_id.as_deref(), raw);
         Envelope {
             tenant: tenant.to_string(),
-            vendor: vendor.to_string(),
-            product: product.to_string(),
-            connector: connector.to_string(),
+            vendor: Cow::Borrowed(vendor),
+            product: Cow::Borrowed(product),
+            connector: Cow::Borrowed(connector),
             time,
             original_time: None,
             vendor_event_id,

@@ -2,12 +2,17 @@
 //! RFC 3164 / RFC 5424 / ISO / ASA timestamps (with or without year and zone), host, program
 //! tag, facility text, then `%PREFIX[-class]-severity-msgid[:]`.
 
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+
 /// The parsed header, borrowing from the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header<'a> {
     pub pri: Option<u8>,
-    /// The device timestamp text, as written (the last one when there are two).
-    pub timestamp: Option<String>,
+    /// The device timestamp text, as written (the last one when there are two); its parts
+    /// joined by single spaces when the device padded them (`May  5`).
+    pub timestamp: Option<Cow<'a, str>>,
     pub host: Option<&'a str>,
     /// `ASA`, `FTD`, `NGIPS`, `FWSM`, `PIX`.
     pub product: &'a str,
@@ -33,6 +38,21 @@ fn is_year(t: &str) -> bool {
 fn is_iso(t: &str) -> bool {
     let b = t.as_bytes();
     b.len() >= 19 && b[4] == b'-' && b[7] == b'-' && (b[10] == b'T' || b[10] == b' ') && b[..4].iter().all(u8::is_ascii_digit)
+}
+
+/// `parts` (consecutive tokens of `head`) joined by single spaces: borrowed from `head` when
+/// they already are, as in nearly every line; owned when the device padded them (`May  5`).
+fn join_in_place<'a>(head: &'a str, parts: &[&'a str]) -> Cow<'a, str> {
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    let start = first.as_ptr() as usize - head.as_ptr() as usize;
+    let end = last.as_ptr() as usize - head.as_ptr() as usize + last.len();
+    let span = &head[start..end];
+    let joined_len = parts.iter().map(|p| p.len()).sum::<usize>() + parts.len() - 1;
+    if span.len() == joined_len && !span.bytes().any(|b| b != b' ' && b.is_ascii_whitespace()) {
+        Cow::Borrowed(span)
+    } else {
+        Cow::Owned(parts.join(" "))
+    }
 }
 
 /// Finds the `%PREFIX-` marker and splits the line there.
@@ -81,14 +101,15 @@ pub fn parse(line: &str) -> Option<Header<'_>> {
             }
         }
     }
-    let toks: Vec<&str> = head.split_whitespace().map(|t| t.trim_end_matches(':')).filter(|t| !t.is_empty()).collect();
-    let mut used = vec![false; toks.len()];
+    // On the stack: a header has a handful of tokens, and this runs for every line.
+    let toks: SmallVec<[&str; 16]> = head.split_whitespace().map(|t| t.trim_end_matches(':')).filter(|t| !t.is_empty()).collect();
+    let mut used: SmallVec<[bool; 16]> = smallvec::smallvec![false; toks.len()];
     let mut timestamp = None;
     let mut i = 0;
     while i < toks.len() {
         let t = toks[i];
         if is_iso(t) {
-            timestamp = Some(t.to_string());
+            timestamp = Some(Cow::Borrowed(t));
             used[i] = true;
             i += 1;
             continue;
@@ -99,7 +120,7 @@ pub fn parse(line: &str) -> Option<Header<'_>> {
         }
         if MONTHS.contains(&toks[j]) && toks.get(j + 1).is_some_and(|d| d.len() <= 2 && d.bytes().all(|b| b.is_ascii_digit())) {
             let mut k = j + 2;
-            let mut parts = vec![toks[j], toks[j + 1]];
+            let mut parts: SmallVec<[&str; 6]> = smallvec::smallvec![toks[j], toks[j + 1]];
             if toks.get(k).is_some_and(|y| is_year(y)) && toks.get(k + 1).is_some_and(|t| is_time(t)) {
                 parts.push(toks[k]);
                 parts.push(toks[k + 1]);
@@ -119,7 +140,7 @@ pub fn parse(line: &str) -> Option<Header<'_>> {
                 parts.push(toks[k]);
                 k += 1;
             }
-            timestamp = Some(parts.join(" "));
+            timestamp = Some(join_in_place(head, &parts));
             for u in used.iter_mut().take(k).skip(i) {
                 *u = true;
             }
@@ -173,6 +194,13 @@ mod tests {
         assert_eq!(x.timestamp.as_deref(), Some("Apr 29 2013 12:59:50"), "the device's own timestamp wins");
         let x = h("<166>1 2024-05-01T10:00:00.123+02:00 fw1 - - - - %ASA-6-302013: Built");
         assert_eq!((x.timestamp.as_deref(), x.host), (Some("2024-05-01T10:00:00.123+02:00"), Some("fw1")));
+        // Parts are joined by single spaces; borrowed from the line when they already are.
+        let x = h("<166>Jun  5 08:00:00 asa-br-nyc : %ASA-6-302015: Built");
+        assert_eq!(x.timestamp, Some(Cow::Owned("Jun 5 08:00:00".to_string())));
+        let x = h("Jun\t5 08:00:00 asa-br-nyc : %ASA-6-302015: Built");
+        assert_eq!(x.timestamp.as_deref(), Some("Jun 5 08:00:00"));
+        let x = h("Jun 15 2026 08:00:00 asa-br-nyc : %ASA-6-302015: Built");
+        assert!(matches!(x.timestamp, Some(Cow::Borrowed("Jun 15 2026 08:00:00"))), "{:?}", x.timestamp);
         assert!(parse("just some text").is_none());
         assert!(parse("%ASA-x-302013: bad").is_none());
     }

@@ -142,7 +142,7 @@ fn envelope(h: &header::Header<'_>, line: &str, ctx: &ParseContext) -> Result<En
         _ => "ASA",
     };
     let mut env = Envelope::new(&ctx.tenant, "Cisco", product, "cisco", time, None, line);
-    env.original_time = h.timestamp.clone();
+    env.original_time = h.timestamp.as_deref().map(str::to_string);
     env.event_code = Some(format!("{}-{}-{}", h.product, h.severity, h.msgid));
     env.severity = Severity::from_syslog(h.severity);
     env.observer.hostname = h.host.map(str::to_string);
