@@ -22,31 +22,31 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// The escaping path of [`write_str`]: copies runs of plain bytes, skipping eight at a time, and
-/// escapes like `serde_json` (short forms where JSON has them, else `\\u00xx`).
+/// The escaping path of [`write_str`]: copies runs of plain bytes eight at a time, jumping
+/// straight to the next byte to escape, and escapes like `serde_json` (short forms where JSON
+/// has them, else `\\u00xx`). Raw JSON records have a quote every few bytes, so the jump matters.
 fn write_escaped(buf: &mut Vec<u8>, b: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     buf.reserve(b.len() + 16);
     buf.push(b'"');
     let (mut start, mut i) = (0, 0);
-    while i < b.len() {
-        if i + 8 <= b.len() && !needs_escape(&b[i..i + 8]) {
+    while i + 8 <= b.len() {
+        let m = escape_mask(u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes")));
+        if m == 0 {
             i += 8;
             continue;
         }
+        // The lowest flagged byte is exact (see `escape_mask`).
+        i += (m.trailing_zeros() / 8) as usize;
+        buf.extend_from_slice(&b[start..i]);
+        escape_byte(buf, b[i]);
+        i += 1;
+        start = i;
+    }
+    while i < b.len() {
         let c = b[i];
         if c < 0x20 || c == b'"' || c == b'\\' {
             buf.extend_from_slice(&b[start..i]);
-            match c {
-                b'"' => buf.extend_from_slice(b"\\\""),
-                b'\\' => buf.extend_from_slice(b"\\\\"),
-                b'\n' => buf.extend_from_slice(b"\\n"),
-                b'\r' => buf.extend_from_slice(b"\\r"),
-                b'\t' => buf.extend_from_slice(b"\\t"),
-                0x08 => buf.extend_from_slice(b"\\b"),
-                0x0c => buf.extend_from_slice(b"\\f"),
-                _ => buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
-            }
+            escape_byte(buf, c);
             start = i + 1;
         }
         i += 1;
@@ -55,20 +55,42 @@ fn write_escaped(buf: &mut Vec<u8>, b: &[u8]) {
     buf.push(b'"');
 }
 
+#[inline]
+fn escape_byte(buf: &mut Vec<u8>, c: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match c {
+        b'"' => buf.extend_from_slice(b"\\\""),
+        b'\\' => buf.extend_from_slice(b"\\\\"),
+        b'\n' => buf.extend_from_slice(b"\\n"),
+        b'\r' => buf.extend_from_slice(b"\\r"),
+        b'\t' => buf.extend_from_slice(b"\\t"),
+        0x08 => buf.extend_from_slice(b"\\b"),
+        0x0c => buf.extend_from_slice(b"\\f"),
+        _ => buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
+    }
+}
+
+/// One bit (the high bit of the byte) per byte of `x` (little-endian) that JSON must escape:
+/// below 0x20, `"` or `\\`. Bits above the lowest one can be false alarms (a borrow carries into
+/// the next byte), but the lowest set bit always marks the first such byte exactly.
+#[inline]
+fn escape_mask(x: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    // Bytes >= 0x80 are UTF-8 lead/continuation bytes and never need escaping: `& !x` masks them
+    // out of the "less than 0x20" test.
+    let lt = x.wrapping_sub(LO * 0x20) & !x & HI;
+    lt | has_zero(x ^ (LO * b'"' as u64)) | has_zero(x ^ (LO * b'\\' as u64))
+}
+
 /// Whether `b` holds a byte JSON must escape (`"`, `\\` or a control character), checked eight
 /// bytes at a time.
 #[inline]
 fn needs_escape(b: &[u8]) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
     let mut chunks = b.chunks_exact(8);
     for c in &mut chunks {
-        let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        // Bytes >= 0x80 are UTF-8 continuation/lead bytes and never need escaping; mask them out
-        // of the "less than 0x20" test.
-        let lt = x.wrapping_sub(LO * 0x20) & !x & HI;
-        if (lt | has_zero(x ^ (LO * b'"' as u64)) | has_zero(x ^ (LO * b'\\' as u64))) != 0 {
+        if escape_mask(u64::from_le_bytes(c.try_into().expect("8 bytes"))) != 0 {
             return true;
         }
     }
@@ -357,6 +379,20 @@ mod tests {
             let mut b = Vec::new();
             write_str(&mut b, s);
             assert_eq!(String::from_utf8(b).unwrap(), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+        // Two special bytes at every pair of positions, among plain ASCII and multi-byte UTF-8:
+        // the escaping path jumps between them eight bytes at a time.
+        for filler in ['a', 'é'] {
+            for len in 0..20 {
+                for (p, q) in (0..len).flat_map(|p| (p..len).map(move |q| (p, q))) {
+                    for (x, y) in [('"', '\\'), ('\u{1f}', '"'), ('\n', '\u{0}'), ('"', '"')] {
+                        let s: String = (0..len).map(|i| if i == p { x } else if i == q { y } else { filler }).collect();
+                        let mut b = Vec::new();
+                        write_str(&mut b, &s);
+                        assert_eq!(String::from_utf8(b).unwrap(), serde_json::to_string(&s).unwrap(), "{s:?}");
+                    }
+                }
+            }
         }
     }
 
