@@ -107,6 +107,21 @@ fn served(mock_url: &str) -> BTreeSet<String> {
     serde_json::from_str::<Vec<String>>(&body[start..=end]).unwrap().into_iter().collect()
 }
 
+/// Waits until every record in `want` is in the file sink under `out`, stops the daemon with
+/// SIGTERM, checks that no event id was delivered twice, and returns the delivered record keys.
+fn stop_once_delivered(daemon: Proc, out: &Path, want: &BTreeSet<String>) -> BTreeSet<String> {
+    wait_until("everything served to be delivered", Duration::from_secs(60), || {
+        let got: BTreeSet<String> = delivered(out, true).0.into_iter().collect();
+        want.is_subset(&got)
+    });
+    kill(&daemon.0, 15);
+    drop(daemon);
+    let (keys, ids) = delivered(out, false);
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "duplicates in the sink");
+    keys.into_iter().collect()
+}
+
 fn lag_ok(addr: &str) -> bool {
     let body = http_get(addr, "/api/v1/tenants");
     let (Some(s), Some(e)) = (body.find('{'), body.rfind('}')) else { return false };
@@ -131,17 +146,7 @@ fn collect_with_kills(panorama: bool) {
     // (including pages served to runs that were killed) must reach the sink.
     let want = served(&url);
     assert!(want.len() > 1500, "{} served", want.len());
-    let out = dir.path().join("out");
-    wait_until("everything served to be delivered", Duration::from_secs(60), || {
-        let got: BTreeSet<String> = delivered(&out, true).0.into_iter().collect();
-        want.is_subset(&got)
-    });
-    kill(&daemon.0, 15);
-    drop(daemon);
-    let (keys, ids) = delivered(&out, false);
-    let unique_ids: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(unique_ids.len(), ids.len(), "duplicates in the sink");
-    let got: BTreeSet<String> = keys.into_iter().collect();
+    let got = stop_once_delivered(daemon, &dir.path().join("out"), &want);
     // A run in flight at SIGTERM may have fetched newer records without delivering them (its
     // checkpoint did not move, so the next start fetches them again): those are not lost.
     let served_now = served(&url);
@@ -215,19 +220,9 @@ fn xml_faults_and_an_expired_key_lose_nothing() {
     let (daemon, admin, logs) = start_daemon(&cfg);
     wait_until("every fault served and both streams caught up", Duration::from_secs(120), || faults_left(&url)["left"] == 0 && lag_ok(&admin));
     let want = served(&url);
-    let out = dir.path().join("out");
-    wait_until("everything served to be delivered", Duration::from_secs(60), || {
-        let got: BTreeSet<String> = delivered(&out, true).0.into_iter().collect();
-        want.is_subset(&got)
-    });
-    kill(&daemon.0, 15);
-    drop(daemon);
+    let got = stop_once_delivered(daemon, &dir.path().join("out"), &want);
     let log: Vec<String> = logs.try_iter().collect();
     let log = log.join("\n");
-    let (keys, ids) = delivered(&out, false);
-    let unique: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(unique.len(), ids.len(), "duplicates in the sink");
-    let got: BTreeSet<String> = keys.into_iter().collect();
     // A truncated page read as a short last page would end the window early: the entries after
     // the cut are then never asked for. Contiguous seqnos show that did not happen.
     let mut seq: Vec<u64> = got.iter().filter(|k| k.ends_with(":traffic")).map(|k| k.split(':').nth(1).unwrap().parse().unwrap()).collect();
