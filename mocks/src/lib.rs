@@ -27,3 +27,9 @@ pub async fn serve_on(app: axum::Router, port: u16) -> std::io::Result<std::net:
     });
     Ok(addr)
 }
+
+/// Parses a comma-separated fault plan (`503,slow:3000,reset`) into the faults a mock injects in
+/// order; blank entries are ignored, an unknown one is an error naming it.
+pub fn parse_fault_plan<F: std::str::FromStr<Err = String>>(spec: &str) -> Result<Vec<F>, String> {
+    spec.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect()
+}

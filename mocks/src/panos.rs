@@ -106,7 +106,7 @@ impl std::str::FromStr for PanFault {
 
 /// Parses `500,expire,truncated,...`.
 pub fn parse_faults(spec: &str) -> Result<Vec<PanFault>, String> {
-    spec.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect()
+    crate::parse_fault_plan(spec)
 }
 
 #[derive(Debug, Clone)]

@@ -177,7 +177,7 @@ pub mod server {
 
     /// Parses `429,503,slow:3000,reset,...`.
     pub fn parse_faults(spec: &str) -> Result<Vec<Fault>, String> {
-        spec.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect()
+        crate::parse_fault_plan(spec)
     }
 
     #[derive(Deserialize)]
