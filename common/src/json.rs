@@ -44,7 +44,7 @@ fn write_escaped(buf: &mut Vec<u8>, b: &[u8]) {
     }
     while i < b.len() {
         let c = b[i];
-        if c < 0x20 || c == b'"' || c == b'\\' {
+        if must_escape(c) {
             buf.extend_from_slice(&b[start..i]);
             escape_byte(buf, c);
             start = i + 1;
@@ -94,7 +94,13 @@ fn needs_escape(b: &[u8]) -> bool {
             return true;
         }
     }
-    chunks.remainder().iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+    chunks.remainder().iter().any(|&c| must_escape(c))
+}
+
+/// One byte of [`escape_mask`]: a control character, `"` or `\\`.
+#[inline]
+fn must_escape(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
 }
 
 /// Appends an IP address (IPv4 without going through `fmt`).
@@ -174,7 +180,7 @@ impl<'a> Obj<'a> {
 
     #[inline]
     fn key(&mut self, k: &str) {
-        debug_assert!(!k.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\'), "keys are plain names");
+        debug_assert!(!k.bytes().any(must_escape), "keys are plain names");
         if !self.first {
             self.buf.push(b',');
         }
