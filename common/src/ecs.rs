@@ -102,7 +102,7 @@ fn logfetch_unmapped(o: &mut Obj<'_>, env: &Envelope) {
     if !env.unmapped.is_empty() {
         o.obj("logfetch", |m| {
             m.obj("unmapped", |u| {
-                for (k, v) in &env.unmapped {
+                for (k, v) in env.unmapped.iter() {
                     u.dyn_value(k, v);
                 }
             })

@@ -133,6 +133,70 @@ impl Severity {
     }
 }
 
+/// Vendor fields with no home in the schema, kept sorted by name (the encoders write them in that
+/// order). A vector rather than a map: an event carries a handful, and their names are mostly
+/// `'static`, so filling one allocates only the values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Unmapped(Vec<(Cow<'static, str>, serde_json::Value)>);
+
+impl Unmapped {
+    /// Sets `name` to `value`; returns the value it replaces.
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: serde_json::Value) -> Option<serde_json::Value> {
+        let name = name.into();
+        // Fields mostly arrive in order: try the end first.
+        let at = match self.0.last() {
+            Some((last, _)) if last.as_ref() < name.as_ref() => Err(self.0.len()),
+            _ => self.0.binary_search_by(|(k, _)| k.as_ref().cmp(name.as_ref())),
+        };
+        match at {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (name, value));
+                None
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(name)).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The fields in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+}
+
+/// `unmapped["name"]` reads `null` for an absent field, as indexing a JSON value does.
+impl std::ops::Index<&str> for Unmapped {
+    type Output = serde_json::Value;
+    fn index(&self, name: &str) -> &serde_json::Value {
+        static NULL: serde_json::Value = serde_json::Value::Null;
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+impl Serialize for Unmapped {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Unmapped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        Ok(Unmapped(map.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect()))
+    }
+}
+
 /// Fields every event carries, whatever its class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -160,7 +224,7 @@ pub struct Envelope {
     /// The original record, verbatim (dropped when the tenant sets `keep_raw = false`).
     pub raw: Option<String>,
     /// Vendor fields with no home in the schema.
-    pub unmapped: serde_json::Map<String, serde_json::Value>,
+    pub unmapped: Unmapped,
     /// EDR events: the endpoint and the process.
     #[serde(default)]
     pub host: Option<HostContext>,
@@ -197,7 +261,7 @@ impl Envelope {
             severity: Severity::Informational,
             observer: Observer::default(),
             raw: Some(raw.to_string()),
-            unmapped: serde_json::Map::new(),
+            unmapped: Unmapped::default(),
             host: None,
             process: None,
             enrichments: Vec::new(),
@@ -735,6 +799,25 @@ pub fn rcode_ecs(code: u16) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unmapped_keeps_names_sorted_and_replaces() {
+        let mut u = Unmapped::default();
+        assert!(u.is_empty());
+        assert_eq!(u.insert("vsys", "vsys1".into()), None);
+        assert_eq!(u.insert("category", "any".into()), None);
+        assert_eq!(u.insert(String::from("seqno"), 7.into()), None);
+        assert_eq!(u.insert("zone", true.into()), None);
+        assert_eq!(u.insert("category", "web".into()), Some("any".into()));
+        assert_eq!(u.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["category", "seqno", "vsys", "zone"]);
+        assert_eq!(u["seqno"], 7);
+        assert_eq!(u.get("nope"), None);
+        assert!(u["nope"].is_null());
+        // Serialised as a JSON object, in name order, and read back the same.
+        let text = serde_json::to_string(&u).unwrap();
+        assert_eq!(text, r#"{"category":"web","seqno":7,"vsys":"vsys1","zone":true}"#);
+        assert_eq!(serde_json::from_str::<Unmapped>(&text).unwrap(), u);
+    }
+
     use super::*;
 
     #[test]

@@ -136,8 +136,8 @@ fn unmapped(o: &mut Obj<'_>, env: &Envelope, extra: &mut [(&'static str, Extra<'
         loop {
             match (vendor.peek(), added.peek()) {
                 (None, None) => break,
-                (Some((vk, _)), Some((ak, _))) if vk.as_str() >= *ak => {
-                    if vk.as_str() == *ak {
+                (Some((vk, _)), Some((ak, _))) if *vk >= *ak => {
+                    if *vk == *ak {
                         vendor.next();
                     }
                     let (k, v) = added.next().expect("peeked");

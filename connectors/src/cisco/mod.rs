@@ -188,18 +188,18 @@ fn map_asa(f: AsaFlow<'_>, msgid: u32, env: Envelope) -> FlowEvent {
     e.user = f.src.user.or(f.dst.user).map(str::to_string);
     let um = &mut e.envelope.unmapped;
     if let Some(h) = f.hit_count {
-        um.insert("hit_count".into(), h.into());
+        um.insert("hit_count", h.into());
     }
     if let Some((t, c)) = f.icmp {
-        um.insert("icmp_type".into(), t.into());
-        um.insert("icmp_code".into(), c.into());
+        um.insert("icmp_type", t.into());
+        um.insert("icmp_code", c.into());
     }
     if let Some(d) = f.domain {
-        um.insert("dynamic_filter_domain".into(), d.into());
+        um.insert("dynamic_filter_domain", d.into());
         e.dst.hostname = Some(d.to_string()).filter(|d| d.parse::<IpAddr>().is_err() && !d.contains('/'));
     }
     if f.nat_only {
-        um.insert("nat_translation".into(), true.into());
+        um.insert("nat_translation", true.into());
     }
     e
 }
@@ -261,7 +261,7 @@ fn map_ftd(msgid: u32, body: &str, env: Envelope) -> Result<Vec<Event>, String> 
     }
     for k in ["ACPolicy", "Prefilter Policy", "NAPPolicy", "URL", "URLCategory", "URLReputation", "SSLServerName", "ReferencedHost", "ICMPType", "ICMPCode", "DNSSICategory", "DNS_Sinkhole", "IPReputationSICategory", "URLSICategory", "SecIntMatchingIP", "EventPriority", "DeviceUUID", "InstanceID"] {
         if let Some(v) = g(k) {
-            f.envelope.unmapped.insert(k.to_string(), v.into());
+            f.envelope.unmapped.insert(k, v.into());
         }
     }
     let mut out = vec![Event::Flow(f.clone())];
@@ -280,11 +280,11 @@ fn map_ftd(msgid: u32, body: &str, env: Envelope) -> Result<Vec<Event>, String> 
         d.rule = f.rule.clone();
         d.user = f.user.clone();
         if let Some(ttl) = g("DNS_TTL") {
-            d.envelope.unmapped.insert("dns_ttl".into(), ttl.parse::<u64>().map(Into::into).unwrap_or_else(|_| ttl.into()));
+            d.envelope.unmapped.insert("dns_ttl", ttl.parse::<u64>().map(Into::into).unwrap_or_else(|_| ttl.into()));
         }
         for k in ["DNSSICategory", "DNS_Sinkhole"] {
             if let Some(v) = g(k) {
-                d.envelope.unmapped.insert(k.to_string(), v.into());
+                d.envelope.unmapped.insert(k, v.into());
             }
         }
         out.push(Event::Dns(d));

@@ -143,7 +143,7 @@ fn dns_security(m: &serde_json::Map<String, Value>, o: Origin<'_>, ctx: &ParseCo
     };
     for k in ["DNSCategory", "ThreatName", "ThreatID", "SubType"] {
         if let Some(v) = m.get(k) {
-            d.envelope.unmapped.insert(k.to_string(), v.clone());
+            d.envelope.unmapped.insert(k, v.clone());
         }
     }
     Ok(Event::Dns(d))

@@ -84,7 +84,7 @@ fn envelope<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext, salt: 
     }
     for k in ["vsys", "category", "repeatcnt", "action_source", "dg_hier_level_1", "logset", "flags", "rule_uuid", "srcloc", "dstloc", "seqno"] {
         if let Some(v) = f.get(k) {
-            env.unmapped.insert(k.to_string(), v.into());
+            env.unmapped.insert(k, v.into());
         }
     }
     Ok(env)
@@ -204,30 +204,30 @@ pub fn threat<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> R
     d.rule = f.get("rule").map(str::to_string);
     d.user = f.get("srcuser").map(str::to_string);
     let um = &mut d.envelope.unmapped;
-    um.insert("threat_name".into(), name.into());
+    um.insert("threat_name", name.into());
     if let Some(id) = id {
-        um.insert("threat_id".into(), id.into());
+        um.insert("threat_id", id.into());
     }
     for k in ["severity", "thr_category", "action", "direction"] {
         if let Some(v) = f.get(k) {
-            um.insert(k.into(), v.into());
+            um.insert(k, v.into());
         }
     }
     if f.get("action") == Some("sinkhole") {
-        um.insert("sinkholed".into(), true.into());
+        um.insert("sinkholed", true.into());
     }
     Ok(Some(Event::Dns(d)))
 }
 
 /// A row of named columns (CSV).
 pub struct Row<'r, 'a> {
-    pub layout: &'static [&'static str],
+    pub layout: &'static super::layout::Layout,
     pub cols: &'r [std::borrow::Cow<'a, str>],
 }
 
 impl Fields for Row<'_, '_> {
     fn raw(&self, name: &str) -> Option<&str> {
-        let i = super::layout::index(self.layout, name)?;
+        let i = self.layout.index(name)?;
         self.cols.get(i).map(|c| c.as_ref())
     }
 }

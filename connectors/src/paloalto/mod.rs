@@ -45,8 +45,8 @@ pub fn csv_record(cols: &[std::borrow::Cow<'_, str>], o: Origin<'_>, ctx: &Parse
         return Err(format!("{kind} row has only {} columns", cols.len()));
     }
     match kind {
-        "TRAFFIC" => map::traffic(&Row { layout: layout::TRAFFIC, cols }, o, ctx).map(Some),
-        "THREAT" => map::threat(&Row { layout: layout::THREAT, cols }, o, ctx),
+        "TRAFFIC" => map::traffic(&Row { layout: &layout::TRAFFIC, cols }, o, ctx).map(Some),
+        "THREAT" => map::threat(&Row { layout: &layout::THREAT, cols }, o, ctx),
         _ => Ok(None),
     }
 }

@@ -127,7 +127,7 @@ fn envelope(r: &Rec<'_>, raw: &str, ctx: &ParseContext) -> Result<Envelope, Stri
     }
     for (k, v) in [("site_id", r.get(&["site.id"])), ("account_id", r.get(&["account.id"])), ("storyline_id", r.get(&["src.process.storyline.id"])), ("mgmt_url", r.get(&["mgmt.url"]))] {
         if let Some(v) = v {
-            env.unmapped.insert(k.into(), v.into());
+            env.unmapped.insert(k, v.into());
         }
     }
     Ok(env)
@@ -151,7 +151,7 @@ pub fn map_record(m: &Map<String, Value>, raw: &str, ctx: &ParseContext) -> Resu
         }
         // "DNS Unresolved": the lookup failed; the exact RCODE is not in the record.
         if et.contains("unresolved") {
-            d.envelope.unmapped.insert("resolved".into(), false.into());
+            d.envelope.unmapped.insert("resolved", false.into());
         } else if !d.answers.is_empty() {
             d.rcode = Some(0);
         }
@@ -179,10 +179,10 @@ pub fn map_record(m: &Map<String, Value>, raw: &str, ctx: &ParseContext) -> Resu
         f.application = r.get(&["event.network.protocolName", "networkMethod"]);
         f.user = user;
         if let Some(s) = r.get(&["event.network.connectionStatus", "connectionStatus"]) {
-            f.envelope.unmapped.insert("connection_status".into(), s.into());
+            f.envelope.unmapped.insert("connection_status", s.into());
         }
         if let Some(n) = r.get(&["event.repetitionCount"]) {
-            f.envelope.unmapped.insert("repetition_count".into(), n.into());
+            f.envelope.unmapped.insert("repetition_count", n.into());
         }
         return Ok(Some(Event::Flow(f)));
     }

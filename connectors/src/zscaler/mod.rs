@@ -323,7 +323,7 @@ fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Env
     }
     for k in ["recordid", "department", "dept", "location", "locationname", "loc", "deviceowner", "devicehostname", "devicetype", "category", "datacenter", "cloudname", "company"] {
         if let Some(v) = r.get(k) {
-            env.unmapped.insert(k.to_string(), v.into());
+            env.unmapped.insert(k, v.into());
         }
     }
     Ok(env)
@@ -381,7 +381,7 @@ fn map_dns(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
     d.protocol_num = r.get("protocol").and_then(protocol_number);
     for k in ["reqaction", "resaction", "reqrulelabel", "resrulelabel", "error", "restype", "dnsapp", "durationms", "ecs_slot", "dns_gateway_rule", "dns_gateway_status"] {
         if let Some(v) = r.get(k) {
-            d.envelope.unmapped.insert(k.to_string(), v.into());
+            d.envelope.unmapped.insert(k, v.into());
         }
     }
     Ok(Event::Dns(d))
@@ -419,16 +419,16 @@ fn map_fw(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
     f.user = r.get("user").map(str::to_string);
     f.duration_ms = num(r, "durationms")?.or(num(r, "duration")?.and_then(|s| s.checked_mul(1000)));
     let um = &mut f.envelope.unmapped;
-    um.insert("aggregated".into(), aggregate.into());
+    um.insert("aggregated", aggregate.into());
     if let Some(n) = num(r, "numsessions")? {
-        um.insert("numsessions".into(), n.into());
+        um.insert("numsessions", n.into());
     }
     if let Some(v) = num(r, "avgduration")? {
-        um.insert("avgduration_ms".into(), v.into());
+        um.insert("avgduration_ms", v.into());
     }
     for k in ["tuntype", "nwsvc", "ipcat", "destcountry", "threatcat", "threatname", "ipsrulelabel", "stateful", "tsip"] {
         if let Some(v) = r.get(k) {
-            um.insert(k.to_string(), v.into());
+            um.insert(k, v.into());
         }
     }
     // Addresses can all be `0.0.0.0` (sanitised exports, some tunnel types): the record still
