@@ -79,9 +79,19 @@ pub fn build_batches(
         });
     };
     for (i, ev) in events.iter().enumerate() {
+        let chunk_len = (events.len() - chunk_start).min(max_events.max(1));
         for (fmt, buf) in encoded.iter_mut() {
             logfetch_common::write_event(buf, ev, *fmt);
             buf.push(b'\n');
+            if i == chunk_start {
+                // Size the buffer once from the first event, instead of doubling (and copying)
+                // it a dozen times; a batch stops at max_bytes anyway.
+                buf.reserve((buf.len() * chunk_len).min(max_bytes.saturating_add(buf.len())));
+            }
+        }
+        if i == chunk_start {
+            ids.reserve(chunk_len);
+            times.reserve(chunk_len);
         }
         ids.push(ev.envelope().event_id.clone());
         times.push(ev.envelope().time.timestamp_millis());

@@ -88,9 +88,46 @@ fn write_rejects(plan: &DrainPlan, rejects: &[(u64, String, String)]) -> std::io
 /// Event ids delivered recently, to drop records a sender replays after a reconnect (NSS
 /// buffers while the connection is down and sends again, zscaler.md §8). Bounded; in memory.
 pub struct RecentIds {
-    set: std::collections::HashSet<String>,
-    order: std::collections::VecDeque<String>,
+    set: std::collections::HashSet<u128, std::hash::BuildHasherDefault<IdKeyHasher>>,
+    order: std::collections::VecDeque<u128>,
     cap: usize,
+}
+
+/// The 128-bit key of an event id. Our ids are 32 lower-case hex digits (half a SHA-256), which
+/// fit exactly, so two ids share a key only if they are equal; any other id is hashed to 128
+/// bits with two differently seeded hashers.
+fn id_key(id: &str) -> u128 {
+    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if let Ok(k) = u128::from_str_radix(id, 16) {
+            return k;
+        }
+    }
+    use std::hash::{Hash, Hasher};
+    let half = |seed: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        seed.hash(&mut h);
+        id.hash(&mut h);
+        h.finish() as u128
+    };
+    half(1) << 64 | half(2)
+}
+
+/// The keys are already uniform (hash output): fold them instead of hashing again.
+#[derive(Default)]
+struct IdKeyHasher(u64);
+
+impl std::hash::Hasher for IdKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = (n as u64) ^ ((n >> 64) as u64);
+    }
 }
 
 impl RecentIds {
@@ -99,11 +136,11 @@ impl RecentIds {
     }
     /// `true` when the id is new (and now remembered).
     pub fn insert(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
+        let key = id_key(id);
+        if !self.set.insert(key) {
             return false;
         }
-        self.set.insert(id.to_string());
-        self.order.push_back(id.to_string());
+        self.order.push_back(key);
         if self.order.len() > self.cap {
             if let Some(old) = self.order.pop_front() {
                 self.set.remove(&old);
@@ -160,7 +197,7 @@ pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordPar
                             if let Some(en) = &plan.enricher {
                                 en.enrich(&mut ev);
                             }
-                            by_kind.entry(ev.kind()).or_default().push(ev);
+                            by_kind.entry(ev.kind()).or_insert_with(|| Vec::with_capacity(recs.len())).push(ev);
                         } else {
                             skipped += 1;
                         }
@@ -228,5 +265,25 @@ mod tests {
         assert!(!r.insert("a"), "a replay");
         assert!(r.insert("c"));
         assert!(r.insert("a"), "forgotten after the window");
+    }
+
+    #[test]
+    fn id_keys_are_exact_for_our_ids_and_distinct_for_others() {
+        let a = logfetch_common::event::stable_event_id("t", "cisco", None, "line one");
+        let b = logfetch_common::event::stable_event_id("t", "cisco", None, "line two");
+        assert_eq!(a.len(), 32);
+        assert_eq!(format!("{:032x}", id_key(&a)), a, "a hex id is its own key");
+        assert_ne!(id_key(&a), id_key(&b));
+        assert_ne!(id_key(&a), id_key(&a.to_uppercase()), "only lower-case hex is taken as it is");
+        // Not hex, or not 32 digits: hashed, and still told apart.
+        let odd = ["finding-1", "finding-2", "", &a[..31], &a.to_uppercase()];
+        for (i, x) in odd.iter().enumerate() {
+            for y in &odd[i + 1..] {
+                assert_ne!(id_key(x), id_key(y), "{x} {y}");
+            }
+        }
+        let mut r = RecentIds::new(10);
+        assert!(r.insert(&a) && r.insert(&b) && r.insert("finding-1"));
+        assert!(!r.insert(&a) && !r.insert("finding-1"));
     }
 }
