@@ -146,10 +146,12 @@ impl Spool {
             let first = seq_of(&k);
             freed += v.len() as u64;
             batch.remove(k);
-            let recs = self.decode(first, &v)?;
-            let last = first + recs.len() as u64 - 1;
+            // Only a chunk that straddles `seq` is decoded; for the rest its count is enough.
+            let count = chunk_len(&v).map_err(|why| SpoolError::Corrupt { name: self.name.clone(), seq: first, why })?;
+            let last = first + count as u64 - 1;
             if last > seq {
                 // Keep the records after `seq` under the first sequence number they still hold.
+                let recs = self.decode(first, &v)?;
                 let rest = encode_chunk(&recs[(seq + 1 - first) as usize..]);
                 added += rest.len() as u64;
                 batch.insert(&(seq + 1).to_be_bytes(), rest);
@@ -199,6 +201,21 @@ pub fn encode_chunk(records: &[SpoolRecord]) -> Vec<u8> {
         out.extend_from_slice(r.line.as_bytes());
     }
     out
+}
+
+/// How many records a chunk holds, read from its header (an old JSON entry holds one).
+pub fn chunk_len(v: &[u8]) -> Result<usize, String> {
+    match v.first() {
+        Some(b'{') => Ok(1),
+        Some(&CHUNK_V2) => match v.get(1..5) {
+            Some(n) => match u32::from_le_bytes(n.try_into().expect("4 bytes")) {
+                0 => Err("empty chunk".into()),
+                n => Ok(n as usize),
+            },
+            None => Err("entry truncated at byte 1".into()),
+        },
+        _ => Err("unknown spool entry format".into()),
+    }
 }
 
 /// Decodes a chunk (or an old single JSON record).
@@ -303,6 +320,13 @@ mod tests {
         assert_eq!(decode_chunk(&c).unwrap(), recs);
         assert!(decode_chunk(&c[..c.len() - 1]).unwrap_err().contains("truncated"));
         assert!(decode_chunk(b"\x00junk").is_err());
+        // The count read from the header agrees with a full decode.
+        assert_eq!(chunk_len(&c), Ok(3));
+        assert_eq!(chunk_len(&encode_chunk(&recs[..1])), Ok(1));
+        assert_eq!(chunk_len(br#"{"received_at":"2024-01-01T00:00:00Z","peer":null,"line":"x"}"#), Ok(1));
+        assert!(chunk_len(&c[..3]).unwrap_err().contains("truncated"));
+        assert!(chunk_len(&[CHUNK_V2, 0, 0, 0, 0]).unwrap_err().contains("empty"));
+        assert!(chunk_len(b"\x00junk").is_err());
     }
 
     #[tokio::test]

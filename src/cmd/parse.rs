@@ -67,6 +67,11 @@ pub struct ParseStats {
 }
 
 /// Parses every line of `input`, writing events to `out` and rejects to `rejects` (or stderr).
+///
+/// Lines are parsed where they lie in the reader's buffer; only a line that crosses the buffer's
+/// end is copied. A line that is not UTF-8 is rejected with its bytes (lossily) and reading goes
+/// on with the next line.
+#[allow(clippy::too_many_arguments)]
 pub fn parse_stream(
     parser: &dyn RecordParser,
     ctx: &ParseContext,
@@ -77,59 +82,86 @@ pub fn parse_stream(
     rejects: &mut Option<Box<dyn Write>>,
     stats: &mut ParseStats,
 ) -> anyhow::Result<()> {
-    let mut line = String::new();
-    let mut lineno = 0u64;
-    // Events are encoded into one buffer and written out in large chunks.
-    let mut buf: Vec<u8> = Vec::with_capacity(OUT_CHUNK + 8192);
+    let mut state = LineSink { parser, ctx, format, name, out, rejects, stats, lineno: 0, buf: Vec::with_capacity(OUT_CHUNK + 8192) };
+    let mut long_line: Vec<u8> = Vec::new();
     loop {
-        line.clear();
-        let n = match input.read_line(&mut line) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                // Not UTF-8: read the raw bytes of the line and keep them lossily in the reject.
-                lineno += 1;
-                let mut raw = Vec::new();
-                input.read_until(b'\n', &mut raw)?;
-                stats.read += 1;
-                stats.rejected += 1;
-                reject(rejects, name, lineno, "line is not valid UTF-8", &String::from_utf8_lossy(&raw))?;
-                continue;
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {name}")),
-        };
-        if n == 0 {
+        let window = input.fill_buf().with_context(|| format!("reading {name}"))?;
+        if window.is_empty() {
             break;
         }
-        lineno += 1;
-        let record = line.trim_end_matches(['\n', '\r']);
-        if record.trim().is_empty() {
+        let taken = match memchr::memchr(b'\n', window) {
+            Some(end) => {
+                state.line(&window[..end])?;
+                end + 1
+            }
+            None => 0,
+        };
+        if taken > 0 {
+            input.consume(taken);
             continue;
         }
-        stats.read += 1;
-        match parser.parse(record, ctx) {
+        // The line runs past the buffer (or the file ends without a newline): gather it.
+        long_line.clear();
+        input.read_until(b'\n', &mut long_line).with_context(|| format!("reading {name}"))?;
+        let line = long_line.strip_suffix(b"\n").unwrap_or(&long_line);
+        state.line(line)?;
+    }
+    state.out.write_all(&state.buf)?;
+    Ok(())
+}
+
+/// Where [`parse_stream`] sends each line.
+struct LineSink<'s> {
+    parser: &'s dyn RecordParser,
+    ctx: &'s ParseContext,
+    format: Format,
+    name: &'s str,
+    out: &'s mut dyn Write,
+    rejects: &'s mut Option<Box<dyn Write>>,
+    stats: &'s mut ParseStats,
+    lineno: u64,
+    /// Events are encoded into one buffer and written out in large chunks.
+    buf: Vec<u8>,
+}
+
+impl LineSink<'_> {
+    /// One line, without its `\n`.
+    fn line(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.lineno += 1;
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let Ok(record) = std::str::from_utf8(bytes) else {
+            self.stats.read += 1;
+            self.stats.rejected += 1;
+            return reject(self.rejects, self.name, self.lineno, "line is not valid UTF-8", &String::from_utf8_lossy(bytes));
+        };
+        let record = record.trim_end_matches(['\n', '\r']);
+        if record.trim().is_empty() {
+            return Ok(());
+        }
+        self.stats.read += 1;
+        match self.parser.parse(record, self.ctx) {
             ParseOutcome::Events(events) => {
                 for ev in &events {
-                    logfetch_common::write_event(&mut buf, ev, format);
-                    buf.push(b'\n');
-                    stats.emitted += 1;
+                    logfetch_common::write_event(&mut self.buf, ev, self.format);
+                    self.buf.push(b'\n');
+                    self.stats.emitted += 1;
                 }
-                if buf.len() >= OUT_CHUNK {
-                    out.write_all(&buf)?;
-                    buf.clear();
+                if self.buf.len() >= OUT_CHUNK {
+                    self.out.write_all(&self.buf)?;
+                    self.buf.clear();
                 }
             }
             ParseOutcome::Skipped { reason } => {
-                stats.skipped += 1;
-                *stats.skip_reasons.entry(reason).or_default() += 1;
+                self.stats.skipped += 1;
+                *self.stats.skip_reasons.entry(reason).or_default() += 1;
             }
             ParseOutcome::Rejected { reason } => {
-                stats.rejected += 1;
-                reject(rejects, name, lineno, &reason, record)?;
+                self.stats.rejected += 1;
+                reject(self.rejects, self.name, self.lineno, &reason, record)?;
             }
         }
+        Ok(())
     }
-    out.write_all(&buf)?;
-    Ok(())
 }
 
 fn reject(rejects: &mut Option<Box<dyn Write>>, name: &str, line: u64, reason: &str, record: &str) -> anyhow::Result<()> {
@@ -259,7 +291,52 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_document;
+    use super::*;
+
+    /// A writer the test can read back after `parse_stream` has taken it as `Box<dyn Write>`.
+    #[derive(Clone, Default)]
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_line_is_read_once_whatever_the_buffer_and_bad_bytes() {
+        let asa = |n: u32| format!("<166>Jun  5 08:00:00 fw1 : %ASA-6-302013: Built inbound TCP connection {n} for outside:192.0.2.{n}/5000 (192.0.2.{n}/5000) to inside:10.0.0.1/80 (10.0.0.1/80)");
+        let mut input = Vec::new();
+        input.extend_from_slice(format!("{}\n", asa(1)).as_bytes());
+        // Not UTF-8: rejected with its own bytes; the next line must still be read.
+        input.extend_from_slice(asa(2).as_bytes());
+        input.extend_from_slice(b" \xff\xfe\n");
+        input.extend_from_slice(format!("{}\r\n\n   \n", asa(3)).as_bytes());
+        input.extend_from_slice(asa(4).as_bytes()); // no newline at the end
+        // Buffers smaller than a line, about a line, and larger than the input.
+        for cap in [7, 64, 150, 1 << 16] {
+            let mut reader = std::io::BufReader::with_capacity(cap, input.as_slice());
+            let mut out = Vec::new();
+            let sink = Shared::default();
+            let mut rejects: Option<Box<dyn Write>> = Some(Box::new(sink.clone()));
+            let mut stats = ParseStats::default();
+            let ctx = ParseContext::new("t", chrono_tz::UTC);
+            let parser = logfetch_connectors::cisco::CiscoParser::default();
+            parse_stream(&parser, &ctx, Format::Ocsf, "in.log", &mut reader, &mut out, &mut rejects, &mut stats).unwrap();
+            assert_eq!((stats.read, stats.emitted, stats.rejected), (4, 3, 1), "buffer {cap}");
+            let events: Vec<serde_json::Value> = out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+            let sessions: Vec<&str> = events.iter().map(|e| e["connection_info"]["uid"].as_str().unwrap()).collect();
+            assert_eq!(sessions, ["1", "3", "4"], "buffer {cap}");
+            let rejected: serde_json::Value = serde_json::from_slice(&sink.0.borrow()).unwrap();
+            assert_eq!(rejected["line"], 2);
+            assert_eq!(rejected["reason"], "line is not valid UTF-8");
+            assert!(rejected["record"].as_str().unwrap().contains("connection 2 for"), "the bad line's own bytes: {rejected}");
+        }
+    }
 
     #[test]
     fn syslog_pri_is_not_an_xml_document() {

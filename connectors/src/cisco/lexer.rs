@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use logfetch_common::text::parse_ip;
+
 /// A token: a run of non-space characters up to a `(`, or a parenthesised group (inner text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tok<'a> {
@@ -21,7 +23,7 @@ pub struct Token<'a> {
 /// Splits `s` into tokens.
 pub fn tokens(s: &str) -> Vec<Token<'_>> {
     let b = s.as_bytes();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(32);
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -81,8 +83,8 @@ impl<'a> Token<'a> {
 /// `ip/port` (port may be an ICMP id).
 pub fn ip_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
     match s.rsplit_once('/') {
-        Some((ip, port)) => Some((ip.parse().ok()?, Some(port.parse().ok()?))),
-        None => Some((s.parse().ok()?, None)),
+        Some((ip, port)) => Some((parse_ip(ip)?, Some(port.parse().ok()?))),
+        None => Some((parse_ip(s)?, None)),
     }
 }
 
@@ -103,7 +105,7 @@ pub fn ifc_ip_port(s: &str) -> Option<(&str, IpAddr, Option<u16>)> {
 /// configured the ASA writes a host name instead of the address: `Err(name)`.
 pub fn ifc_slash_ip(s: &str) -> Option<(&str, Result<IpAddr, &str>)> {
     let (ifc, addr) = s.rsplit_once('/')?;
-    if let Ok(ip) = addr.parse() {
+    if let Some(ip) = parse_ip(addr) {
         return Some((ifc, Ok(ip)));
     }
     let hostname = !addr.is_empty() && addr.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) && addr.chars().any(|c| c.is_ascii_alphabetic());

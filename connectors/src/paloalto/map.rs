@@ -27,7 +27,7 @@ pub struct Origin<'a> {
 fn ip<F: Fields + ?Sized>(f: &F, k: &str) -> Result<Option<IpAddr>, String> {
     match f.get(k) {
         None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| format!("field `{k}`: `{v}` is not an IP address")),
+        Some(v) => logfetch_common::text::parse_ip(v).map(Some).ok_or_else(|| format!("field `{k}`: `{v}` is not an IP address")),
     }
 }
 
@@ -65,20 +65,22 @@ fn event_time<F: Fields + ?Sized>(f: &F, ctx: &ParseContext) -> Result<(DateTime
 fn envelope<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext, salt: &str) -> Result<Envelope, String> {
     let (time, original) = event_time(f, ctx)?;
     // serial + seqno identify a log on a device (and across a Panorama's devices).
-    let vendor_id = match (f.get("serial"), f.get("seqno")) {
-        (Some(s), Some(n)) => Some(format!("{s}:{salt}{n}")),
+    let serial = f.get("serial");
+    let vendor_id = match (serial, f.get("seqno")) {
+        (Some(s), Some(n)) => Some([s, ":", salt, n].concat()),
         _ => None,
     };
     let mut env = Envelope::new(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, vendor_id, o.raw);
     env.original_time = Some(original);
     env.event_code = match (f.get("type"), f.get("subtype")) {
-        (Some(t), Some(s)) => Some(format!("{t}/{s}")),
+        (Some(t), Some(s)) => Some([t, "/", s].concat()),
         (Some(t), None) => Some(t.to_string()),
         _ => None,
     };
-    env.observer.hostname = f.get("device_name").or(o.host).map(str::to_string);
-    env.observer.serial = f.get("serial").map(str::to_string);
-    env.observer.name = f.get("device_name").map(str::to_string);
+    let device_name = f.get("device_name");
+    env.observer.hostname = device_name.or(o.host).map(str::to_string);
+    env.observer.serial = serial.map(str::to_string);
+    env.observer.name = device_name.map(str::to_string);
     if !ctx.keep_raw {
         env.raw = None;
     }

@@ -295,7 +295,7 @@ fn delimited(cols: Vec<String>) -> Result<(Option<Feed>, Record<'static>), Strin
 }
 
 fn ip(r: &Record, k: &str) -> Result<Option<IpAddr>, String> {
-    r.get(k).map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not an IP address"))).transpose()
+    r.get(k).map(|v| logfetch_common::text::parse_ip(v).ok_or_else(|| format!("field `{k}`: `{v}` is not an IP address"))).transpose()
 }
 fn port(r: &Record, k: &str) -> Result<Option<u16>, String> {
     r.get(k).filter(|v| *v != "0").map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not a port"))).transpose()
