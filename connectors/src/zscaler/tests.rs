@@ -123,3 +123,13 @@ fn percent_decoding_and_placeholders() {
     assert_eq!(percent_decode("a%2Cb%zz"), "a,b%zz");
     assert!(is_placeholder("NA") && is_placeholder("None") && !is_placeholder("Nonesuch"));
 }
+
+#[test]
+fn placeholders_are_recognised_padded_or_not() {
+    for v in ["", "None", "NA", "N/A", "Unknown", "NotFound", "Not available", "0.0.0.0", "  Not available   ", "\tNone\t", "   "] {
+        assert!(is_placeholder(v), "{v:?}");
+    }
+    for v in ["Not available yet", "none", "0.0.0.1", "Unknown-Host", "login.fourth.app", " Engineering Team "] {
+        assert!(!is_placeholder(v), "{v:?}");
+    }
+}
