@@ -91,16 +91,23 @@ fn escape_mask(x: u64) -> u64 {
 }
 
 /// Whether `b` holds a byte JSON must escape (`"`, `\\` or a control character), checked eight
-/// bytes at a time.
+/// bytes at a time; the last (partial) word is read overlapping the one before it, so no byte is
+/// checked one at a time unless the whole string is shorter than a word.
 #[inline]
 fn needs_escape(b: &[u8]) -> bool {
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        if escape_mask(u64::from_le_bytes(c.try_into().expect("8 bytes"))) != 0 {
+    let n = b.len();
+    if n < 8 {
+        return b.iter().any(|&c| must_escape(c));
+    }
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let mut i = 0;
+    while i + 8 <= n {
+        if escape_mask(word(i)) != 0 {
             return true;
         }
+        i += 8;
     }
-    chunks.remainder().iter().any(|&c| must_escape(c))
+    i < n && escape_mask(word(n - 8)) != 0
 }
 
 /// One byte of [`escape_mask`]: a control character, `"` or `\\`.
@@ -215,6 +222,32 @@ impl<'a> Obj<'a> {
             Some(s) => self.str(k, s),
             None => self.str(k, &v.to_string()),
         }
+    }
+
+    /// A string value made of `parts` joined, without building the joined string first.
+    pub fn str_parts(&mut self, k: &str, parts: &[&str]) {
+        self.key(k);
+        if parts.iter().any(|p| needs_escape(p.as_bytes())) {
+            write_str(self.buf, &parts.concat());
+            return;
+        }
+        self.buf.push(b'"');
+        for p in parts {
+            self.buf.extend_from_slice(p.as_bytes());
+        }
+        self.buf.push(b'"');
+    }
+
+    /// A run of members written ahead of time (`"a":1,"b":"x"`): the encoders' constant
+    /// stretches go out in one copy. The run must be valid JSON members in key order.
+    #[inline]
+    pub fn members(&mut self, run: &'static str) {
+        debug_assert!(serde_json::from_str::<serde_json::Value>(&format!("{{{run}}}")).is_ok(), "members must be valid JSON: {run}");
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.buf.extend_from_slice(run.as_bytes());
     }
 
     #[inline]
@@ -405,6 +438,18 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn joined_parts_escape_like_one_string() {
+        for parts in [&["Network Activity", ": ", "Open"][..], &["a\"b", ": ", "c"], &[], &["", "\n"]] {
+            let mut b = Vec::new();
+            let mut o = Obj::begin(&mut b);
+            o.str_parts("k", parts);
+            o.end();
+            let want = format!("{{\"k\":{}}}", serde_json::to_string(&parts.concat()).unwrap());
+            assert_eq!(String::from_utf8(b).unwrap(), want);
         }
     }
 

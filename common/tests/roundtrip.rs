@@ -36,7 +36,7 @@ proptest! {
         vendor_field in text(), secs in 1_000_000_000i64..4_000_000_000,
     ) {
         let mut env = Envelope::new(&tenant, "Cisco", "ASA", "cisco", Utc.timestamp_opt(secs, 0).unwrap(), None, &raw);
-        env.unmapped.insert("note".into(), vendor_field.clone().into());
+        env.unmapped.insert("note", vendor_field.clone().into());
         let mut f = FlowEvent::new(env, FlowActivity::Close);
         f.src = Endpoint { ip: Some(src), port: Some(sport), ..Endpoint::default() };
         f.dst = Endpoint { ip: Some(dst), port: Some(dport), ..Endpoint::default() };
