@@ -84,7 +84,7 @@ mod tests {
             let len = 7 + (x % 9) as usize;
             for _ in 0..len {
                 s.push(alphabet[(x % alphabet.len() as u64) as usize]);
-                x = x / alphabet.len() as u64 ^ x.rotate_left(29);
+                x = (x / alphabet.len() as u64) ^ x.rotate_left(29);
             }
             let t = std::str::from_utf8(&s).unwrap();
             assert_eq!(parse_ip(t), t.parse().ok(), "{t:?}");

@@ -97,10 +97,10 @@ pub struct RecentIds {
 /// fit exactly, so two ids share a key only if they are equal; any other id is hashed to 128
 /// bits with two differently seeded hashers.
 fn id_key(id: &str) -> u128 {
-    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        if let Ok(k) = u128::from_str_radix(id, 16) {
-            return k;
-        }
+    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && let Ok(k) = u128::from_str_radix(id, 16)
+    {
+        return k;
     }
     use std::hash::{Hash, Hasher};
     let half = |seed: u8| {
