@@ -54,15 +54,28 @@ flush_interval = "100ms"
     wait_until("refused connections counted", Duration::from_secs(10), || asa_push(&admin, "logfetch_connections_refused_total") >= 4.0);
     drop(held);
 
-    // Over-long records: cut at max_message_bytes and counted.
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    // Over-long records: cut at max_message_bytes and counted. The two served connections give
+    // their slots back only once the daemon has read their end, so until then a new connection is
+    // refused (and counted): send again until one is served.
     let base = chrono::Utc::now();
     let lines = logfetch_mocks::cisco_syslog::generate(5, 5, false, base);
-    for l in &lines {
-        writeln!(s, "{l} {}", "x".repeat(3000)).unwrap();
+    for attempt in 0.. {
+        assert!(attempt < 20, "no connection was served after the held ones closed");
+        let refused = asa_push(&admin, "logfetch_connections_refused_total");
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        for l in &lines {
+            // A refused connection is closed under us: the write errors are expected then.
+            let _ = writeln!(s, "{l} {}", "x".repeat(3000));
+        }
+        drop(s);
+        wait_until("the connection served or refused", Duration::from_secs(10), || {
+            asa_push(&admin, "logfetch_records_truncated_total") >= 5.0 || asa_push(&admin, "logfetch_connections_refused_total") > refused
+        });
+        if asa_push(&admin, "logfetch_records_truncated_total") >= 5.0 {
+            break;
+        }
     }
-    drop(s);
-    wait_until("truncations counted", Duration::from_secs(10), || asa_push(&admin, "logfetch_records_truncated_total") >= 5.0);
+    assert_eq!(asa_push(&admin, "logfetch_records_truncated_total"), 5.0, "each over-long record is cut once");
 
     // Spool: with the sink down the spool fills to its bound and the sender is slowed down.
     let flood = logfetch_mocks::cisco_syslog::generate(6, 60000, false, base);
