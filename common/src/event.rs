@@ -165,10 +165,6 @@ impl Unmapped {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// The fields in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v))
@@ -799,6 +795,8 @@ pub fn rcode_ecs(code: u16) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn unmapped_keeps_names_sorted_and_replaces() {
         let mut u = Unmapped::default();
@@ -817,8 +815,6 @@ mod tests {
         assert_eq!(text, r#"{"category":"web","seqno":7,"vsys":"vsys1","zone":true}"#);
         assert_eq!(serde_json::from_str::<Unmapped>(&text).unwrap(), u);
     }
-
-    use super::*;
 
     #[test]
     fn stable_id_prefers_vendor_id_and_is_deterministic() {

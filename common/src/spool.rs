@@ -220,18 +220,17 @@ pub fn chunk_len(v: &[u8]) -> Result<usize, String> {
 
 /// Decodes a chunk (or an old single JSON record).
 pub fn decode_chunk(v: &[u8]) -> Result<Vec<SpoolRecord>, String> {
-    match v.first() {
-        Some(b'{') => return serde_json::from_slice(v).map(|r| vec![r]).map_err(|e| e.to_string()),
-        Some(&CHUNK_V2) => {}
-        _ => return Err("unknown spool entry format".into()),
+    // The format byte and the count: one reading of the header, shared with `chunk_len`.
+    let count = chunk_len(v)?;
+    if v.first() == Some(&b'{') {
+        return serde_json::from_slice(v).map(|r| vec![r]).map_err(|e| e.to_string());
     }
-    let mut at = 1usize;
+    let mut at = 5usize;
     let mut take = |n: usize| -> Result<&[u8], String> {
         let s = v.get(at..at + n).ok_or_else(|| format!("entry truncated at byte {at}"))?;
         at += n;
         Ok(s)
     };
-    let count = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
     let mut out = Vec::with_capacity(count.min(1 << 16));
     for _ in 0..count {
         let nanos = i64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
@@ -240,9 +239,6 @@ pub fn decode_chunk(v: &[u8]) -> Result<Vec<SpoolRecord>, String> {
         let llen = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
         let line = String::from_utf8(take(llen)?.to_vec()).map_err(|e| e.to_string())?;
         out.push(SpoolRecord { received_at: DateTime::from_timestamp_nanos(nanos), peer, line });
-    }
-    if count == 0 {
-        return Err("empty chunk".into());
     }
     Ok(out)
 }

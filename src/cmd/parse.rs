@@ -89,15 +89,9 @@ pub fn parse_stream(
         if window.is_empty() {
             break;
         }
-        let taken = match memchr::memchr(b'\n', window) {
-            Some(end) => {
-                state.line(&window[..end])?;
-                end + 1
-            }
-            None => 0,
-        };
-        if taken > 0 {
-            input.consume(taken);
+        if let Some(end) = memchr::memchr(b'\n', window) {
+            state.line(&window[..end])?;
+            input.consume(end + 1);
             continue;
         }
         // The line runs past the buffer (or the file ends without a newline): gather it.
@@ -128,6 +122,7 @@ impl LineSink<'_> {
     /// One line, without its `\n`.
     fn line(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         self.lineno += 1;
+        // A CRLF line's `\r` stays out of the reject too.
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let Ok(record) = std::str::from_utf8(bytes) else {
             self.stats.read += 1;

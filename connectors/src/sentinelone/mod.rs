@@ -48,7 +48,7 @@ impl Rec<'_> {
     fn ip(&self, keys: &[&str]) -> Result<Option<IpAddr>, String> {
         match self.get(keys) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| format!("field `{}`: `{v}` is not an IP address", keys[0])),
+            Some(v) => logfetch_common::text::parse_ip(&v).map(Some).ok_or_else(|| format!("field `{}`: `{v}` is not an IP address", keys[0])),
         }
     }
     fn port(&self, keys: &[&str]) -> Result<Option<u16>, String> {
