@@ -84,8 +84,8 @@ fn daemon_collects_reports_status_and_metrics_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (_mock, url) = start_mock(2000, &["--rate-limit-first", "1", "--retry-after", "1"]);
     let cfg = write_config(dir.path(), &url, "*/2 * * * * *", "30m", 500, "[\"flow\", \"dns\"]");
-    let (daemon, addr, _logs) = start_daemon(&cfg);
-    wait_until("both streams to complete a run", Duration::from_secs(60), || {
+    let (daemon, addr, logs) = start_daemon(&cfg);
+    wait_until_logged("both streams to complete a run", Duration::from_secs(60), Some(&logs), || {
         stream_field(&addr, "flow", "runs_ok").as_u64().unwrap_or(0) >= 1 && stream_field(&addr, "dns", "runs_ok").as_u64().unwrap_or(0) >= 1
     });
     // One record per kind every 2 s for the initial hour: about 1800 each.

@@ -33,3 +33,34 @@ pub async fn serve_on(app: axum::Router, port: u16) -> std::io::Result<std::net:
 pub fn parse_fault_plan<F: std::str::FromStr<Err = String>>(spec: &str) -> Result<Vec<F>, String> {
     spec.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect()
 }
+
+/// Takes one of the injected faults left in `budget`, answering whether there was one. A single
+/// atomic step: concurrent requests can never both take the last one (a separate load and
+/// `fetch_sub` let two take it, wrapping the budget to `u32::MAX` — a 429 storm without end).
+pub fn take_one(budget: &std::sync::atomic::AtomicU32) -> bool {
+    use std::sync::atomic::Ordering;
+    budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn take_one_hands_out_exactly_the_budget_across_threads() {
+        let budget = std::sync::Arc::new(AtomicU32::new(1000));
+        let taken: usize = (0..8)
+            .map(|_| {
+                let b = budget.clone();
+                std::thread::spawn(move || (0..500).filter(|_| take_one(&b)).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(taken, 1000);
+        assert_eq!(budget.load(Ordering::SeqCst), 0);
+        assert!(!take_one(&budget));
+    }
+}

@@ -223,7 +223,7 @@ fn forbidden() -> Response {
 
 /// The injected 429 storm: the next `rate_limit_next` requests, whatever the route.
 fn storm(st: &S1Mock) -> Option<Response> {
-    st.rate_limit_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).ok().map(|_| st.too_many(std::time::Duration::from_secs(1)))
+    crate::take_one(&st.rate_limit_next).then(|| st.too_many(std::time::Duration::from_secs(1)))
 }
 
 async fn launch(State(st): State<Arc<S1Mock>>, h: HeaderMap, axum::Json(b): axum::Json<Value>) -> Response {

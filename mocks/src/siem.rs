@@ -47,8 +47,7 @@ async fn hec_event(State(st): State<Arc<SiemMock>>, headers: HeaderMap, body: By
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Splunk {}", st.hec_token)) {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"text": "Invalid token", "code": 4}))).into_response();
     }
-    if st.hec_busy_next.load(Ordering::SeqCst) > 0 {
-        st.hec_busy_next.fetch_sub(1, Ordering::SeqCst);
+    if crate::take_one(&st.hec_busy_next) {
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"text": "Server is busy", "code": 9}))).into_response();
     }
     let body = gunzip_if(&headers, &body);
@@ -99,8 +98,7 @@ async fn bulk(State(st): State<Arc<SiemMock>>, body: Bytes) -> Response {
         };
         let id = a["create"]["_id"].as_str().unwrap_or("").to_string();
         let index = a["create"]["_index"].clone();
-        let status = if st.bulk_throttle_next.load(Ordering::SeqCst) > 0 {
-            st.bulk_throttle_next.fetch_sub(1, Ordering::SeqCst);
+        let status = if crate::take_one(&st.bulk_throttle_next) {
             429
         } else if reject.as_deref().is_some_and(|r| doc.contains(r)) {
             400

@@ -231,8 +231,7 @@ pub mod server {
                 return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "invalid or missing bearer token"}))).into_response();
             }
         }
-        if st.rate_limit_next.load(Ordering::SeqCst) > 0 {
-            st.rate_limit_next.fetch_sub(1, Ordering::SeqCst);
+        if crate::take_one(&st.rate_limit_next) {
             let secs = st.retry_after_secs.load(Ordering::SeqCst);
             let mut resp = (StatusCode::TOO_MANY_REQUESTS, "rate limited").into_response();
             if secs > 0 {
@@ -240,8 +239,7 @@ pub mod server {
             }
             return resp;
         }
-        if st.fail_next.load(Ordering::SeqCst) > 0 {
-            st.fail_next.fetch_sub(1, Ordering::SeqCst);
+        if crate::take_one(&st.fail_next) {
             return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
         }
         let kind: &'static str = match p.kind.as_str() {

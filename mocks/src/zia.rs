@@ -117,8 +117,7 @@ async fn list(st: Arc<ZiaMock>, headers: HeaderMap, q: HashMap<String, String>, 
     if !authed {
         return err(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILED", "not logged in or session expired");
     }
-    if st.rate_limit_next.load(Ordering::SeqCst) > 0 {
-        st.rate_limit_next.fetch_sub(1, Ordering::SeqCst);
+    if crate::take_one(&st.rate_limit_next) {
         let mut r = err(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded");
         let h = r.headers_mut();
         if oneapi {

@@ -86,10 +86,18 @@ pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Opt
     (code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
-pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
+    wait_until_logged(what, timeout, None, f)
+}
+
+/// `wait_until` that, on timeout, also prints the daemon's log lines so far.
+pub fn wait_until_logged(what: &str, timeout: Duration, logs: Option<&mpsc::Receiver<String>>, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {}", LAST_BODY.with(|b| b.borrow().clone()));
+        if Instant::now() >= deadline {
+            let lines: Vec<String> = logs.map(|rx| rx.try_iter().collect()).unwrap_or_default();
+            panic!("timed out waiting for {what}: {}\n--- daemon log ---\n{}", LAST_BODY.with(|b| b.borrow().clone()), lines.join("\n"));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
