@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::text::short_cmp;
+
 /// What kind of log a stream carries. Also the `kind=` directory of the file sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -145,8 +147,8 @@ impl Unmapped {
         let name = name.into();
         // Fields mostly arrive in order: try the end first.
         let at = match self.0.last() {
-            Some((last, _)) if last.as_ref() < name.as_ref() => Err(self.0.len()),
-            _ => self.0.binary_search_by(|(k, _)| k.as_ref().cmp(name.as_ref())),
+            Some((last, _)) if short_cmp(last.as_bytes(), name.as_bytes()).is_lt() => Err(self.0.len()),
+            _ => self.0.binary_search_by(|(k, _)| short_cmp(k.as_bytes(), name.as_bytes())),
         };
         match at {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
@@ -158,7 +160,7 @@ impl Unmapped {
     }
 
     pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
-        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(name)).ok().map(|i| &self.0[i].1)
+        self.0.binary_search_by(|(k, _)| short_cmp(k.as_bytes(), name.as_bytes())).ok().map(|i| &self.0[i].1)
     }
 
     pub fn is_empty(&self) -> bool {

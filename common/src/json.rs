@@ -22,58 +22,81 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// The escaping path of [`write_str`]: copies runs of plain bytes eight at a time, jumping
-/// straight to the next byte to escape, and escapes like `serde_json` (short forms where JSON
-/// has them, else `\\u00xx`). Raw JSON records have a quote every few bytes, so the jump matters.
+/// The escaping path of [`write_str`]: escapes like `serde_json` (short forms where JSON has
+/// them, else `\\u00xx`). Raw JSON records have a quote every few bytes, so the copy avoids a
+/// call per run of plain bytes: the output is sized for the worst case of two bytes per input
+/// byte up front, every word is stored whole, and the write position then moves past the plain
+/// bytes only, so the escape overwrites the rest.
 fn write_escaped(buf: &mut Vec<u8>, b: &[u8]) {
-    buf.reserve(b.len() + 16);
-    buf.push(b'"');
-    let (mut start, mut i) = (0, 0);
-    while i + 8 <= b.len() {
-        let m = escape_mask(u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes")));
+    let n = b.len();
+    let mut o = buf.len();
+    // Room left after `o` stays at least 2 * (bytes left) + 9: each input byte writes at most two
+    // (the 8-byte store spills into room a later byte owns), and the six-byte `\u00xx` forms grow
+    // the buffer by the four they take beyond two.
+    buf.resize(o + 2 * n + 10, 0);
+    buf[o] = b'"';
+    o += 1;
+    let mut i = 0;
+    while i + 8 <= n {
+        let w: [u8; 8] = b[i..i + 8].try_into().expect("8 bytes");
+        buf[o..o + 8].copy_from_slice(&w);
+        let m = escape_mask(u64::from_le_bytes(w));
         if m == 0 {
             i += 8;
+            o += 8;
             continue;
         }
         // The lowest flagged byte is exact (see `escape_mask`).
-        i += (m.trailing_zeros() / 8) as usize;
-        buf.extend_from_slice(&b[start..i]);
-        let c = b[i];
-        if c == b'"' || c == b'\\' {
-            // The common case in raw JSON records, without the call.
-            buf.extend_from_slice(&[b'\\', c]);
-        } else {
-            escape_byte(buf, c);
-        }
-        i += 1;
-        start = i;
+        let k = (m.trailing_zeros() / 8) as usize;
+        o = escape_at(buf, o + k, b[i + k]);
+        i += k + 1;
     }
-    while i < b.len() {
-        let c = b[i];
+    for &c in &b[i..] {
         if must_escape(c) {
-            buf.extend_from_slice(&b[start..i]);
-            escape_byte(buf, c);
-            start = i + 1;
+            o = escape_at(buf, o, c);
+        } else {
+            buf[o] = c;
+            o += 1;
         }
-        i += 1;
     }
-    buf.extend_from_slice(&b[start..]);
-    buf.push(b'"');
+    buf[o] = b'"';
+    buf.truncate(o + 1);
 }
 
-#[inline]
-fn escape_byte(buf: &mut Vec<u8>, c: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    match c {
-        b'"' => buf.extend_from_slice(b"\\\""),
-        b'\\' => buf.extend_from_slice(b"\\\\"),
-        b'\n' => buf.extend_from_slice(b"\\n"),
-        b'\r' => buf.extend_from_slice(b"\\r"),
-        b'\t' => buf.extend_from_slice(b"\\t"),
-        0x08 => buf.extend_from_slice(b"\\b"),
-        0x0c => buf.extend_from_slice(b"\\f"),
-        _ => buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
+/// For each byte JSON must escape, the letter after the backslash (`u` for the `\\u00xx` form).
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = b'u';
+        c += 1;
     }
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t
+};
+
+/// Writes the escape for `c` at `o` (room for two bytes is there) and returns the position after.
+/// A table instead of a `match`: quotes come every few bytes in raw JSON, and a jump per quote
+/// cost more than the copy.
+#[inline(always)]
+fn escape_at(buf: &mut Vec<u8>, o: usize, c: u8) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let e = ESCAPE[c as usize];
+    if e == b'u' {
+        let len = buf.len();
+        buf.resize(len + 4, 0);
+        buf[o..o + 6].copy_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+        return o + 6;
+    }
+    buf[o] = b'\\';
+    buf[o + 1] = e;
+    o + 2
 }
 
 /// One bit (the high bit of the byte) per byte of `x` (little-endian) that JSON must escape:
@@ -439,6 +462,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn escaping_after_existing_output_and_with_every_byte_special() {
+        // Random strings, a third of their characters special, appended after what the buffer
+        // already holds: the output is sized ahead and trimmed, so neither end may be disturbed.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = ['"', '\\', '\n', '\u{0}', '\u{1f}', '\u{7f}', 'é', '€', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+        for round in 0..3000 {
+            let len = (next() % 300) as usize;
+            let s: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let mut b = b"prefix:".to_vec();
+            write_str(&mut b, &s);
+            b.extend_from_slice(b",next");
+            assert_eq!(String::from_utf8(b).unwrap(), format!("prefix:{},next", serde_json::to_string(&s).unwrap()), "round {round}: {s:?}");
+        }
+        let controls: String = (0u8..0x20).map(char::from).cycle().take(500).collect();
+        let mut b = vec![b'x'];
+        write_str(&mut b, &controls);
+        assert_eq!(String::from_utf8(b).unwrap(), format!("x{}", serde_json::to_string(&controls).unwrap()));
     }
 
     #[test]

@@ -61,6 +61,113 @@ fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     (i == b.len()).then(|| std::net::Ipv4Addr::from(octets))
 }
 
+/// `a == b` for the short names of field tables, without a `memcmp` call: a word at a time,
+/// the last word overlapping the one before it.
+#[inline(always)]
+pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
+/// `a.cmp(b)` for short names, deciding on the first eight bytes (as a big-endian word, a missing
+/// byte counting as zero) and calling the full comparison only when those tie.
+#[inline(always)]
+pub fn short_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let head = |s: &[u8]| {
+        if s.len() >= 8 {
+            u64::from_be_bytes(s[..8].try_into().expect("8 bytes"))
+        } else {
+            s.iter().enumerate().fold(0u64, |w, (i, &c)| w | (c as u64) << (56 - 8 * i))
+        }
+    };
+    // A difference in the first eight bytes orders the strings as `cmp` does: where one string
+    // has ended, its zero sorts before any byte of the other, or ties with a zero byte and the
+    // difference lies further on.
+    match head(a).cmp(&head(b)) {
+        std::cmp::Ordering::Equal => a.cmp(b),
+        o => o,
+    }
+}
+
+/// A name → position table for lookups by field name: open addressing over `SLOTS` one-byte
+/// slots, keyed by a hash of the name's length and three of its bytes, so a lookup costs one hash
+/// and usually one comparison instead of a scan. Holds fewer than `SLOTS / 2` (and 255) names;
+/// a repeated name answers with its first position. The names stay with the caller, who passes
+/// `name_at` to read them.
+pub struct NameTable<const SLOTS: usize> {
+    slots: [u8; SLOTS],
+}
+
+impl<const SLOTS: usize> NameTable<SLOTS> {
+    const EMPTY: u8 = u8::MAX;
+
+    /// The most names a table holds.
+    pub const CAPACITY: usize = if SLOTS / 2 < 255 { SLOTS / 2 } else { 255 };
+
+    #[inline(always)]
+    fn slot(name: &[u8]) -> usize {
+        let n = name.len();
+        let (first, mid, last) = match n {
+            0 => (0, 0, 0),
+            _ => (name[0] as usize, name[n / 2] as usize, name[n - 1] as usize),
+        };
+        (n.wrapping_mul(0x9E37) ^ first.wrapping_mul(0x2F1) ^ mid.wrapping_mul(0x3D) ^ last.wrapping_mul(0x1A7)) % SLOTS
+    }
+
+    /// The table of `count` names, or `None` when there are more than [`Self::CAPACITY`].
+    pub fn build<'n>(count: usize, name_at: impl Fn(usize) -> &'n [u8]) -> Option<Self> {
+        if count > Self::CAPACITY {
+            return None;
+        }
+        let mut t = NameTable { slots: [Self::EMPTY; SLOTS] };
+        for i in 0..count {
+            let name = name_at(i);
+            let mut s = Self::slot(name);
+            loop {
+                match t.slots[s] {
+                    Self::EMPTY => {
+                        t.slots[s] = i as u8;
+                        break;
+                    }
+                    j if name_at(j as usize) == name => break, // repeated: the first one stays
+                    _ => s = (s + 1) % SLOTS,
+                }
+            }
+        }
+        Some(t)
+    }
+
+    /// The position of `name`, reading the table's names through `name_at`.
+    #[inline(always)]
+    pub fn find<'n>(&self, name: &[u8], name_at: impl Fn(usize) -> &'n [u8]) -> Option<usize> {
+        let mut s = Self::slot(name);
+        loop {
+            let i = self.slots[s];
+            if i == Self::EMPTY {
+                return None;
+            }
+            if short_eq(name_at(i as usize), name) {
+                return Some(i as usize);
+            }
+            s = (s + 1) % SLOTS;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +206,44 @@ mod tests {
     fn quotes_and_delimiters() {
         assert_eq!(super::split_delimited(r#"a,"b,c","d""e",,f"#, ','), vec!["a", "b,c", "d\"e", "", "f"]);
         assert_eq!(super::split_delimited("x\ty", '\t'), vec!["x", "y"]);
+    }
+
+    #[test]
+    fn name_table_finds_every_name_at_its_first_position_and_nothing_else() {
+        let names: Vec<String> = (0..60).map(|i| format!("field_{}{}", i % 37, "x".repeat(i % 5))).collect();
+        let at = |i: usize| names[i].as_bytes();
+        let t = NameTable::<128>::build(names.len(), at).unwrap();
+        for (i, n) in names.iter().enumerate() {
+            let first = names.iter().position(|m| m == n).unwrap();
+            assert_eq!(t.find(n.as_bytes(), at), Some(first), "{n} at {i}");
+        }
+        for absent in ["", "field_", "field_99", "x", "field_1xxxxx"] {
+            assert_eq!(t.find(absent.as_bytes(), at), None, "{absent}");
+        }
+        assert!(NameTable::<128>::build(65, |_| b"a".as_slice()).is_none(), "over capacity");
+        let empty = NameTable::<16>::build(0, |_| b"".as_slice()).unwrap();
+        assert_eq!(empty.find(b"", |_| b"".as_slice()), None);
+    }
+
+    #[test]
+    fn short_eq_and_cmp_answer_like_the_std_comparisons() {
+        let words = ["", "a", "b", "ab", "a\0", "a\0b", "abcdefg", "abcdefgh", "abcdefgi", "abcdefgh\0", "abcdefghi", "abcdefghijklmnop", "abcdefghijklmnoq", "bbcdefghijklmnop", "zz", "\u{ff}"];
+        for a in words {
+            for b in words {
+                assert_eq!(short_eq(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+                assert_eq!(short_cmp(a.as_bytes(), b.as_bytes()), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for _ in 0..100_000 {
+            let mk = |n: &mut dyn FnMut() -> usize| (0..n() % 20).map(|_| [0u8, b'a', b'b', 0xff][n() % 4]).collect::<Vec<u8>>();
+            let (a, b) = (mk(&mut next), mk(&mut next));
+            assert_eq!(short_eq(&a, &b), a == b, "{a:?} {b:?}");
+            assert_eq!(short_cmp(&a, &b), a.cmp(&b), "{a:?} {b:?}");
+        }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::sync::OnceLock;
 
+use logfetch_common::text::NameTable;
+
 /// TRAFFIC columns, 1-based position = index + 1.
 const TRAFFIC_NAMES: &[&str] = &[
     "future_use1", "receive_time", "serial", "type", "subtype", "config_ver", "time_generated", "src", "dst", "natsrc", "natdst", "rule", "srcuser", "dstuser", "app", "vsys", "from", "to",
@@ -31,67 +33,24 @@ const THREAT_NAMES: &[&str] = &[
 ];
 
 /// A column layout with a name → index table, built on first use. The mapping looks up about
-/// fifty names per row, so the lookup must cost less than the split: an open-addressed table
-/// keyed by a hash of the name's length and three of its bytes, checked with one comparison.
+/// fifty names per row, so the lookup must cost less than the split: a [`NameTable`] answers
+/// with one hash and usually one comparison.
 pub struct Layout {
     pub names: &'static [&'static str],
-    table: OnceLock<[u8; SLOTS]>,
-}
-
-const SLOTS: usize = 512;
-const EMPTY: u8 = u8::MAX;
-
-#[inline(always)]
-fn slot(name: &[u8]) -> usize {
-    let n = name.len();
-    let (first, mid, last) = match n {
-        0 => (0, 0, 0),
-        _ => (name[0] as usize, name[n / 2] as usize, name[n - 1] as usize),
-    };
-    (n.wrapping_mul(0x9E37) ^ first.wrapping_mul(0x2F1) ^ mid.wrapping_mul(0x3D) ^ last.wrapping_mul(0x1A7)) % SLOTS
+    table: OnceLock<NameTable<512>>,
 }
 
 impl Layout {
     const fn new(names: &'static [&'static str]) -> Self {
-        assert!(names.len() < EMPTY as usize && names.len() < SLOTS / 2);
+        assert!(names.len() <= NameTable::<512>::CAPACITY);
         Layout { names, table: OnceLock::new() }
-    }
-
-    fn build(&self) -> [u8; SLOTS] {
-        let mut table = [EMPTY; SLOTS];
-        for (i, n) in self.names.iter().enumerate() {
-            if self.find(&table, n).is_some() {
-                continue; // a repeated name answers with its first position
-            }
-            let mut s = slot(n.as_bytes());
-            while table[s] != EMPTY {
-                s = (s + 1) % SLOTS;
-            }
-            table[s] = i as u8;
-        }
-        table
-    }
-
-    #[inline(always)]
-    fn find(&self, table: &[u8; SLOTS], name: &str) -> Option<usize> {
-        let mut s = slot(name.as_bytes());
-        loop {
-            let i = table[s];
-            if i == EMPTY {
-                return None;
-            }
-            let candidate = self.names[i as usize];
-            if candidate.len() == name.len() && candidate == name {
-                return Some(i as usize);
-            }
-            s = (s + 1) % SLOTS;
-        }
     }
 
     /// The column index of `name`.
     #[inline]
     pub fn index(&self, name: &str) -> Option<usize> {
-        self.find(self.table.get_or_init(|| self.build()), name)
+        let at = |i: usize| self.names[i].as_bytes();
+        self.table.get_or_init(|| NameTable::build(self.names.len(), at).expect("layouts fit the table")).find(name.as_bytes(), at)
     }
 }
 

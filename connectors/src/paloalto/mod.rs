@@ -62,15 +62,15 @@ impl RecordParser for PanParser {
         let origin = Origin { host: None, raw: line };
         let result = if trimmed.starts_with('{') {
             formats::json(trimmed, origin, ctx).map(|e| (e, "JSON"))
-        } else if line.contains("CEF:") || line.contains("LEEF:") {
+        } else if is_cef_or_leef(line) {
             formats::cef_or_leef(line, origin, ctx).map(|e| (e, "CEF/LEEF"))
         } else if let Some(at) = csv_start(line) {
             let o = Origin { host: syslog_host(&line[..at]), raw: line };
             match csv::split(&line[at..]) {
-                Ok(cols) => {
-                    let kind = cols.get(3).map(|c| format!("{}/{}", c, cols.get(4).map(|s| s.as_ref()).unwrap_or("")));
-                    csv_record(&cols, o, ctx).map(|e| (e, "CSV")).map_err(|e| format!("{}: {e}", kind.unwrap_or_default()))
-                }
+                Ok(cols) => csv_record(&cols, o, ctx).map(|e| (e, "CSV")).map_err(|e| match cols.get(3) {
+                    Some(t) => format!("{}/{}: {e}", t, cols.get(4).map(|s| s.as_ref()).unwrap_or("")),
+                    None => format!(": {e}"),
+                }),
                 Err(e) => Err(format!("CSV: {e}")),
             }
         } else {
@@ -87,6 +87,13 @@ impl RecordParser for PanParser {
         let t = text.trim_start();
         (t.starts_with("<response") || t.starts_with("<?xml")).then(|| parse_xml_document(t, ctx, on))
     }
+}
+
+/// Whether the line holds `CEF:` or `LEEF:`: one pass for their common `EF:`.
+fn is_cef_or_leef(line: &str) -> bool {
+    static EF: std::sync::LazyLock<memchr::memmem::Finder<'static>> = std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"EF:"));
+    let b = line.as_bytes();
+    EF.find_iter(b).any(|at| b[..at].ends_with(b"C") || b[..at].ends_with(b"LE"))
 }
 
 fn record_type(line: &str) -> String {

@@ -13,6 +13,8 @@ use std::net::IpAddr;
 use logfetch_common::event::{Disposition, DnsActivity, DnsAnswer, DnsEvent, Endpoint, Envelope, Event, FlowActivity, FlowEvent, protocol_number};
 use std::borrow::Cow;
 
+use logfetch_common::text::NameTable;
+
 use crate::{ParseContext, ParseOutcome, RecordParser};
 
 #[derive(Default)]
@@ -88,17 +90,34 @@ pub fn is_placeholder(v: &str) -> bool {
 
 /// A record's fields by the Elastic / template key names, values decoded.
 /// Field names and values borrow from the line unless decoding changed them.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Record<'a> {
     pub fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// Name → position; `None` for records with more fields than it holds (then a scan).
+    index: Option<NameTable<128>>,
 }
 
-impl Record<'_> {
+impl std::fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record").field("fields", &self.fields).finish()
+    }
+}
+
+impl<'a> Record<'a> {
+    pub fn new(fields: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        // The mapping asks for about forty names per record, many of them absent: a table
+        // answers each with one hash where a scan compared against every field.
+        let index = NameTable::build(fields.len(), |i| fields[i].0.as_bytes());
+        Record { fields, index }
+    }
+
     /// The value, decoded, or `None` when absent or a placeholder.
     pub fn get(&self, k: &str) -> Option<&str> {
-        // Length and first byte first: most names differ there, which spares a `memcmp` call.
-        let first = k.as_bytes().first();
-        self.fields.iter().find(|(a, _)| a.len() == k.len() && a.as_bytes().first() == first && a == k).map(|(_, v)| v.as_ref()).filter(|v| !is_placeholder(v))
+        let at = match &self.index {
+            Some(t) => t.find(k.as_bytes(), |i| self.fields[i].0.as_bytes()),
+            None => self.fields.iter().position(|(a, _)| a == k),
+        };
+        at.map(|i| self.fields[i].1.as_ref()).filter(|v| !is_placeholder(v))
     }
     fn any(&self, keys: &[&str]) -> Option<&str> {
         keys.iter().find_map(|k| self.get(k))
@@ -165,6 +184,32 @@ impl<'de> serde::Deserialize<'de> for Scalar<'de> {
     }
 }
 
+/// An object key, borrowed from the line unless it holds escapes. (`Cow<str>`'s own
+/// `Deserialize` always copies, which cost a heap allocation per key.)
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// An object's scalar members (`Fields`), or `None` when the value is not an object.
 struct Fields<'a>(Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>);
 
@@ -178,7 +223,7 @@ impl<'de> serde::Deserialize<'de> for Fields<'de> {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Fields<'de>, A::Error> {
                 let mut out = Vec::with_capacity(24);
-                while let Some(k) = a.next_key::<Cow<'de, str>>()? {
+                while let Some(Key(k)) = a.next_key::<Key<'de>>()? {
                     if let Scalar(Some(v)) = a.next_value::<Scalar<'de>>()? {
                         out.push((k, v));
                     }
@@ -225,7 +270,7 @@ impl<'de> serde::Deserialize<'de> for JsonRecord<'de> {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<JsonRecord<'de>, A::Error> {
                 let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None };
-                while let Some(k) = a.next_key::<Cow<'de, str>>()? {
+                while let Some(Key(k)) = a.next_key::<Key<'de>>()? {
                     if k == "event" {
                         match a.next_value::<Fields<'de>>()? {
                             Fields(Some(f)) => r.event = Some(f),
@@ -253,8 +298,11 @@ fn from_json(r: JsonRecord<'_>) -> (Option<Feed>, Record<'_>) {
         Some(s) if s.contains("fw") || s.contains("firewall") => Some(Feed::Firewall),
         _ => None,
     };
-    let fields = r.event.unwrap_or(r.fields).into_iter().map(|(k, v)| (k, decode_value(v))).collect();
-    (feed, Record { fields })
+    let mut fields = r.event.unwrap_or(r.fields);
+    for (_, v) in &mut fields {
+        *v = decode_value(std::mem::take(v));
+    }
+    (feed, Record::new(fields))
 }
 
 fn guess_feed(r: &Record) -> Option<Feed> {
@@ -282,7 +330,7 @@ pub fn read(line: &str) -> Result<(Feed, Record<'_>), String> {
         // Name-value pairs, tab or space separated.
         let sep = if t.contains('\t') { '\t' } else { ' ' };
         let fields = t.split(sep).filter_map(|p| p.split_once('=')).map(|(k, v)| (Cow::Borrowed(k.trim()), percent_decode_cow(v.trim().trim_matches('"')))).collect();
-        (None, Record { fields })
+        (None, Record::new(fields))
     } else {
         return Err("not a Zscaler NSS record (JSON, CSV, tab-separated or name=value)".into());
     };
@@ -298,7 +346,7 @@ fn delimited(cols: Vec<String>) -> Result<(Option<Feed>, Record<'static>), Strin
         n => return Err(format!("{n} columns match neither the default DNS (19) nor firewall (36) layout")),
     };
     let fields = names.iter().zip(cols).map(|(k, v)| (Cow::Borrowed(*k), Cow::Owned(percent_decode(&v)))).collect();
-    Ok((Some(feed), Record { fields }))
+    Ok((Some(feed), Record::new(fields)))
 }
 
 fn ip(r: &Record, k: &str) -> Result<Option<IpAddr>, String> {
