@@ -61,6 +61,12 @@ fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     (i == b.len()).then(|| std::net::Ipv4Addr::from(octets))
 }
 
+/// `s` in ASCII lower case, copied only when it has an upper-case letter (vendor enums are
+/// mostly lower case already).
+pub fn ascii_lower(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) { std::borrow::Cow::Owned(s.to_ascii_lowercase()) } else { std::borrow::Cow::Borrowed(s) }
+}
+
 /// `a == b` for the short names of field tables, without a `memcmp` call: a word at a time,
 /// the last word overlapping the one before it.
 #[inline(always)]

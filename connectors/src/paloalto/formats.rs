@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use logfetch_common::event::{DnsActivity, DnsAnswer, DnsEvent, Endpoint, Envelope, Event};
 use serde_json::Value;
 
+use super::layout::Col;
 use super::map::{Fields, Origin};
 use crate::ParseContext;
 
@@ -52,7 +53,8 @@ const JSON_NAMES: &[(&str, &[&str])] = &[
 ];
 
 impl Fields for JsonFields<'_> {
-    fn raw(&self, name: &str) -> Option<&str> {
+    fn raw(&self, c: Col) -> Option<&str> {
+        let name = c.name;
         let keys = JSON_NAMES.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).unwrap_or(&[]);
         keys.iter().find_map(|k| match self.0.get(*k) {
             Some(Value::String(s)) => Some(s.as_str()),
@@ -76,7 +78,7 @@ pub fn json(line: &str, o: Origin<'_>, ctx: &ParseContext) -> Result<Option<Even
     // An XML API entry the pull client handed on as JSON (XML field names).
     if m.get("_panos_entry") == Some(&Value::Bool(true)) {
         let entry = super::map::Entry { fields: m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect() };
-        let kind = entry.get("type").unwrap_or("").to_string();
+        let kind = entry.get(super::map::col!("type")).unwrap_or("").to_string();
         return match kind.as_str() {
             "TRAFFIC" => super::map::traffic(&entry, o, ctx).map(Some),
             "THREAT" => super::map::threat(&entry, o, ctx),
@@ -135,7 +137,7 @@ fn dns_security(m: &serde_json::Map<String, Value>, o: Origin<'_>, ctx: &ParseCo
         Some(Value::String(x)) => logfetch_common::event::rcode_from_text(x),
         _ => None,
     };
-    d.disposition = match s("Action").map(str::to_ascii_lowercase).as_deref() {
+    d.disposition = match s("Action").map(logfetch_common::text::ascii_lower).as_deref() {
         Some("allow") => logfetch_common::event::Disposition::Allowed,
         Some("sinkhole") | Some("block") | Some("drop") => logfetch_common::event::Disposition::Blocked,
         Some("alert") => logfetch_common::event::Disposition::Alert,
@@ -192,7 +194,8 @@ const CEF_NAMES: &[(&str, &[&str])] = &[
 ];
 
 impl Fields for KvFields {
-    fn raw(&self, name: &str) -> Option<&str> {
+    fn raw(&self, c: Col) -> Option<&str> {
+        let name = c.name;
         if name == "type" {
             return Some(&self.header_type);
         }

@@ -5,14 +5,26 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use logfetch_common::event::{Disposition, DnsActivity, DnsEvent, Endpoint, Envelope, Event, FlowActivity, FlowEvent, protocol_number};
+use logfetch_common::text::ascii_lower;
 
+use super::layout::Col;
 use crate::ParseContext;
 
+/// A field name as a [`Col`], its CSV positions worked out at compile time.
+macro_rules! col {
+    ($name:literal) => {
+        const { $crate::paloalto::layout::Col::new($name) }
+    };
+}
+pub(crate) use col;
+
 /// Named access to a record's fields; empty values read as absent.
+/// Names are [`Col`]s (`col!("src")`): a CSV row reads the column position worked out at
+/// compile time, the other shapes look the name up.
 pub trait Fields {
-    fn raw(&self, name: &str) -> Option<&str>;
-    fn get(&self, name: &str) -> Option<&str> {
-        self.raw(name).map(str::trim).filter(|v| !v.is_empty())
+    fn raw(&self, c: Col) -> Option<&str>;
+    fn get(&self, c: Col) -> Option<&str> {
+        self.raw(c).map(str::trim).filter(|v| !v.is_empty())
     }
 }
 
@@ -24,24 +36,24 @@ pub struct Origin<'a> {
     pub raw: &'a str,
 }
 
-fn ip<F: Fields + ?Sized>(f: &F, k: &str) -> Result<Option<IpAddr>, String> {
+fn ip<F: Fields + ?Sized>(f: &F, k: Col) -> Result<Option<IpAddr>, String> {
     match f.get(k) {
         None => Ok(None),
-        Some(v) => logfetch_common::text::parse_ip(v).map(Some).ok_or_else(|| format!("field `{k}`: `{v}` is not an IP address")),
+        Some(v) => logfetch_common::text::parse_ip(v).map(Some).ok_or_else(|| format!("field `{}`: `{v}` is not an IP address", k.name)),
     }
 }
 
-fn num<F: Fields + ?Sized>(f: &F, k: &str) -> Result<Option<u64>, String> {
+fn num<F: Fields + ?Sized>(f: &F, k: Col) -> Result<Option<u64>, String> {
     match f.get(k) {
         None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| format!("field `{k}`: `{v}` is not a number")),
+        Some(v) => v.parse().map(Some).map_err(|_| format!("field `{}`: `{v}` is not a number", k.name)),
     }
 }
 
-fn port<F: Fields + ?Sized>(f: &F, k: &str) -> Result<Option<u16>, String> {
+fn port<F: Fields + ?Sized>(f: &F, k: Col) -> Result<Option<u16>, String> {
     match f.get(k) {
         None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| format!("field `{k}`: `{v}` is not a port")),
+        Some(v) => v.parse().map(Some).map_err(|_| format!("field `{}`: `{v}` is not a port", k.name)),
     }
 }
 
@@ -53,9 +65,9 @@ fn nat_ip(v: Option<IpAddr>) -> Option<IpAddr> {
 /// The event time: `high_res_timestamp` (it carries an offset) when present, else
 /// `time_generated` / `receive_time` in the tenant's zone.
 fn event_time<F: Fields + ?Sized>(f: &F, ctx: &ParseContext) -> Result<(DateTime<Utc>, String), String> {
-    for k in ["high_res_timestamp", "time_generated", "receive_time"] {
+    for k in [col!("high_res_timestamp"), col!("time_generated"), col!("receive_time")] {
         if let Some(v) = f.get(k) {
-            let t = logfetch_common::time::parse_vendor_time(v, ctx.tz, ctx.now).map_err(|e| format!("field `{k}`: {e}"))?;
+            let t = logfetch_common::time::parse_vendor_time(v, ctx.tz, ctx.now).map_err(|e| format!("field `{}`: {e}", k.name))?;
             return Ok((t, v.to_string()));
         }
     }
@@ -65,35 +77,35 @@ fn event_time<F: Fields + ?Sized>(f: &F, ctx: &ParseContext) -> Result<(DateTime
 fn envelope<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext, salt: &str) -> Result<Envelope, String> {
     let (time, original) = event_time(f, ctx)?;
     // serial + seqno identify a log on a device (and across a Panorama's devices).
-    let serial = f.get("serial");
-    let vendor_id = match (serial, f.get("seqno")) {
+    let serial = f.get(col!("serial"));
+    let vendor_id = match (serial, f.get(col!("seqno"))) {
         (Some(s), Some(n)) => Some([s, ":", salt, n].concat()),
         _ => None,
     };
     let mut env = Envelope::new(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, vendor_id, o.raw);
     env.original_time = Some(original);
-    env.event_code = match (f.get("type"), f.get("subtype")) {
+    env.event_code = match (f.get(col!("type")), f.get(col!("subtype"))) {
         (Some(t), Some(s)) => Some([t, "/", s].concat()),
         (Some(t), None) => Some(t.to_string()),
         _ => None,
     };
-    let device_name = f.get("device_name");
+    let device_name = f.get(col!("device_name"));
     env.observer.hostname = device_name.or(o.host).map(str::to_string);
     env.observer.serial = serial.map(str::to_string);
     env.observer.name = device_name.map(str::to_string);
     if !ctx.keep_raw {
         env.raw = None;
     }
-    for k in ["vsys", "category", "repeatcnt", "action_source", "dg_hier_level_1", "logset", "flags", "rule_uuid", "srcloc", "dstloc", "seqno"] {
+    for k in [col!("vsys"), col!("category"), col!("repeatcnt"), col!("action_source"), col!("dg_hier_level_1"), col!("logset"), col!("flags"), col!("rule_uuid"), col!("srcloc"), col!("dstloc"), col!("seqno")] {
         if let Some(v) = f.get(k) {
-            env.unmapped.insert(k, v.into());
+            env.unmapped.insert(k.name, v.into());
         }
     }
     Ok(env)
 }
 
 fn disposition(action: Option<&str>) -> Disposition {
-    match action.map(str::to_ascii_lowercase).as_deref() {
+    match action.map(ascii_lower).as_deref() {
         Some("allow") | Some("continue") | Some("override") => Disposition::Allowed,
         Some("alert") => Disposition::Alert,
         Some("deny") | Some("block-url") | Some("block-ip") | Some("block-continue") | Some("block-override") | Some("override-lockout") => Disposition::Blocked,
@@ -107,9 +119,9 @@ fn disposition(action: Option<&str>) -> Disposition {
 /// TRAFFIC (start, end, drop, deny, ...) → one flow event.
 pub fn traffic<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> Result<Event, String> {
     let env = envelope(f, o, ctx, "")?;
-    let subtype = f.get("subtype").unwrap_or("").to_ascii_lowercase();
-    let disp = disposition(f.get("action"));
-    let activity = match subtype.as_str() {
+    let subtype = ascii_lower(f.get(col!("subtype")).unwrap_or(""));
+    let disp = disposition(f.get(col!("action")));
+    let activity = match subtype.as_ref() {
         "start" => FlowActivity::Open,
         "end" => FlowActivity::Close,
         "drop" | "deny" => FlowActivity::Refuse,
@@ -117,28 +129,28 @@ pub fn traffic<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> 
         _ => FlowActivity::Traffic,
     };
     let mut e = FlowEvent::new(env, activity);
-    let src = ip(f, "src")?.ok_or("field `src` is missing")?;
-    let dst = ip(f, "dst")?.ok_or("field `dst` is missing")?;
+    let src = ip(f, col!("src"))?.ok_or("field `src` is missing")?;
+    let dst = ip(f, col!("dst"))?.ok_or("field `dst` is missing")?;
     e.src = Endpoint {
         ip: Some(src),
-        port: port(f, "sport")?,
-        interface: f.get("inbound_if").map(str::to_string),
-        zone: f.get("from").map(str::to_string),
-        nat_ip: nat_ip(ip(f, "natsrc")?),
-        nat_port: port(f, "natsport")?.filter(|p| *p != 0),
-        user: f.get("srcuser").map(str::to_string),
-        hostname: f.get("src_host").map(str::to_string),
+        port: port(f, col!("sport"))?,
+        interface: f.get(col!("inbound_if")).map(str::to_string),
+        zone: f.get(col!("from")).map(str::to_string),
+        nat_ip: nat_ip(ip(f, col!("natsrc"))?),
+        nat_port: port(f, col!("natsport"))?.filter(|p| *p != 0),
+        user: f.get(col!("srcuser")).map(str::to_string),
+        hostname: f.get(col!("src_host")).map(str::to_string),
         ..Endpoint::default()
     };
     e.dst = Endpoint {
         ip: Some(dst),
-        port: port(f, "dport")?,
-        interface: f.get("outbound_if").map(str::to_string),
-        zone: f.get("to").map(str::to_string),
-        nat_ip: nat_ip(ip(f, "natdst")?),
-        nat_port: port(f, "natdport")?.filter(|p| *p != 0),
-        user: f.get("dstuser").map(str::to_string),
-        hostname: f.get("dst_host").map(str::to_string),
+        port: port(f, col!("dport"))?,
+        interface: f.get(col!("outbound_if")).map(str::to_string),
+        zone: f.get(col!("to")).map(str::to_string),
+        nat_ip: nat_ip(ip(f, col!("natdst"))?),
+        nat_port: port(f, col!("natdport"))?.filter(|p| *p != 0),
+        user: f.get(col!("dstuser")).map(str::to_string),
+        hostname: f.get(col!("dst_host")).map(str::to_string),
         ..Endpoint::default()
     };
     if e.src.nat_ip.is_none() {
@@ -147,26 +159,26 @@ pub fn traffic<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> 
     if e.dst.nat_ip.is_none() {
         e.dst.nat_port = None;
     }
-    e.protocol_num = f.get("proto").and_then(protocol_number);
+    e.protocol_num = f.get(col!("proto")).and_then(protocol_number);
     // bytes_sent is client → server (paloalto.md §4.3).
-    e.bytes_out = num(f, "bytes_sent")?;
-    e.bytes_in = num(f, "bytes_received")?;
-    e.packets_out = num(f, "pkts_sent")?;
-    e.packets_in = num(f, "pkts_received")?;
-    e.bytes_total = num(f, "bytes")?;
-    e.packets_total = num(f, "packets")?;
+    e.bytes_out = num(f, col!("bytes_sent"))?;
+    e.bytes_in = num(f, col!("bytes_received"))?;
+    e.packets_out = num(f, col!("pkts_sent"))?;
+    e.packets_in = num(f, col!("pkts_received"))?;
+    e.bytes_total = num(f, col!("bytes"))?;
+    e.packets_total = num(f, col!("packets"))?;
     e.disposition = if disp == Disposition::Unknown && activity != FlowActivity::Refuse { Disposition::Allowed } else { disp };
-    e.rule = f.get("rule").map(str::to_string);
-    e.session_id = f.get("sessionid").map(str::to_string);
-    e.application = f.get("app").map(str::to_string);
-    e.user = f.get("srcuser").map(str::to_string);
-    e.reason = f.get("session_end_reason").filter(|r| *r != "n/a").map(str::to_string);
-    if let Some(start) = f.get("start") {
+    e.rule = f.get(col!("rule")).map(str::to_string);
+    e.session_id = f.get(col!("sessionid")).map(str::to_string);
+    e.application = f.get(col!("app")).map(str::to_string);
+    e.user = f.get(col!("srcuser")).map(str::to_string);
+    e.reason = f.get(col!("session_end_reason")).filter(|r| *r != "n/a").map(str::to_string);
+    if let Some(start) = f.get(col!("start")) {
         if let Ok(t) = logfetch_common::time::parse_vendor_time(start, ctx.tz, ctx.now) {
             e.start_time = Some(t);
         }
     }
-    if let Some(el) = num(f, "elapsed")? {
+    if let Some(el) = num(f, col!("elapsed"))? {
         e.duration_ms = el.checked_mul(1000);
         if activity == FlowActivity::Close {
             e.end_time = e.start_time.and_then(|s| el.checked_mul(1000).and_then(|ms| logfetch_common::time::after(s, ms))).or(Some(e.envelope.time));
@@ -191,31 +203,31 @@ pub fn dns_domain_in_threat_name(name: &str) -> Option<(&str, Option<u64>)> {
 /// THREAT records: DNS ones (a domain in the threat name of a spyware/DNS record, or app `dns`
 /// with DNS security categories) → a DNS event; everything else is not flow or DNS (`None`).
 pub fn threat<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext) -> Result<Option<Event>, String> {
-    let name = f.get("threatid").unwrap_or("");
-    let app = f.get("app").unwrap_or("");
-    let dns_category = f.get("thr_category").filter(|c| c.starts_with("dns")).or(f.get("category-of-threatid").filter(|c| c.starts_with("dns")));
+    let name = f.get(col!("threatid")).unwrap_or("");
+    let app = f.get(col!("app")).unwrap_or("");
+    let dns_category = f.get(col!("thr_category")).filter(|c| c.starts_with("dns")).or(f.get(col!("category-of-threatid")).filter(|c| c.starts_with("dns")));
     let found = dns_domain_in_threat_name(name);
-    let is_dns = found.is_some() && (app.eq_ignore_ascii_case("dns") || name.contains("DNS") || f.get("dport") == Some("53") || dns_category.is_some());
+    let is_dns = found.is_some() && (app.eq_ignore_ascii_case("dns") || name.contains("DNS") || f.get(col!("dport")) == Some("53") || dns_category.is_some());
     let Some((domain, id)) = found.filter(|_| is_dns) else { return Ok(None) };
     let env = envelope(f, o, ctx, "threat:")?;
     let mut d = DnsEvent::new(env, DnsActivity::Query, domain);
-    d.client = Endpoint { ip: ip(f, "src")?, port: port(f, "sport")?, zone: f.get("from").map(str::to_string), user: f.get("srcuser").map(str::to_string), ..Endpoint::default() };
-    d.server = Endpoint { ip: ip(f, "dst")?, port: port(f, "dport")?, zone: f.get("to").map(str::to_string), ..Endpoint::default() };
-    d.protocol_num = f.get("proto").and_then(protocol_number);
-    d.disposition = disposition(f.get("action"));
-    d.rule = f.get("rule").map(str::to_string);
-    d.user = f.get("srcuser").map(str::to_string);
+    d.client = Endpoint { ip: ip(f, col!("src"))?, port: port(f, col!("sport"))?, zone: f.get(col!("from")).map(str::to_string), user: f.get(col!("srcuser")).map(str::to_string), ..Endpoint::default() };
+    d.server = Endpoint { ip: ip(f, col!("dst"))?, port: port(f, col!("dport"))?, zone: f.get(col!("to")).map(str::to_string), ..Endpoint::default() };
+    d.protocol_num = f.get(col!("proto")).and_then(protocol_number);
+    d.disposition = disposition(f.get(col!("action")));
+    d.rule = f.get(col!("rule")).map(str::to_string);
+    d.user = f.get(col!("srcuser")).map(str::to_string);
     let um = &mut d.envelope.unmapped;
     um.insert("threat_name", name.into());
     if let Some(id) = id {
         um.insert("threat_id", id.into());
     }
-    for k in ["severity", "thr_category", "action", "direction"] {
+    for k in [col!("severity"), col!("thr_category"), col!("action"), col!("direction")] {
         if let Some(v) = f.get(k) {
-            um.insert(k, v.into());
+            um.insert(k.name, v.into());
         }
     }
-    if f.get("action") == Some("sinkhole") {
+    if f.get(col!("action")) == Some("sinkhole") {
         um.insert("sinkholed", true.into());
     }
     Ok(Some(Event::Dns(d)))
@@ -228,9 +240,9 @@ pub struct Row<'r, 'a> {
 }
 
 impl Fields for Row<'_, '_> {
-    fn raw(&self, name: &str) -> Option<&str> {
-        let i = self.layout.index(name)?;
-        self.cols.get(i).map(|c| c.as_ref())
+    #[inline]
+    fn raw(&self, c: Col) -> Option<&str> {
+        self.cols.get(c.position(self.layout)?).map(|c| c.as_ref())
     }
 }
 
@@ -241,8 +253,8 @@ pub struct Entry {
 }
 
 impl Fields for Entry {
-    fn raw(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    fn raw(&self, c: Col) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == c.name).map(|(_, v)| v.as_str())
     }
 }
 

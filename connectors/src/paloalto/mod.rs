@@ -113,7 +113,7 @@ pub fn parse_xml_document(xml: &str, ctx: &ParseContext, on: &mut dyn FnMut(Pars
     let resp = xml::read(xml, |entry| {
         let raw = entry.fields.iter().map(|(k, v)| format!("<{k}>{v}</{k}>")).collect::<String>();
         let o = Origin { host: None, raw: &raw };
-        let kind = map::Fields::get(&entry, "type").unwrap_or("").to_string();
+        let kind = map::Fields::get(&entry, map::col!("type")).unwrap_or("").to_string();
         let r = match kind.as_str() {
             "TRAFFIC" => map::traffic(&entry, o, ctx).map(Some),
             "THREAT" => map::threat(&entry, o, ctx),

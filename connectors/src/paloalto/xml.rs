@@ -177,7 +177,7 @@ pub fn read(xml: &str, mut on_entry: impl FnMut(Entry)) -> Result<Response, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paloalto::map::Fields;
+    use crate::paloalto::map::{Fields, col};
 
     #[test]
     fn both_quoting_styles_and_messages() {
@@ -200,13 +200,13 @@ mod tests {
         let mut got = Vec::new();
         let r = read(xml, |e| got.push(e)).unwrap();
         assert_eq!((r.entries, r.count, r.job_status.as_deref()), (2, Some(2), Some("FIN")));
-        assert_eq!(got[0].get("rule"), Some("A & B"));
-        assert_eq!(got[0].get("dstloc"), Some("Spain"));
-        assert_eq!(got[0].get("misc"), Some("raw & <b>"));
-        assert_eq!(got[0].get("srcuser"), Some("corp\\alice"));
-        assert_eq!(got[0].get("bytes"), None, "empty element reads as absent");
-        assert_eq!(got[0].get("logid"), Some("1"));
-        assert_eq!(got[1].get("rule"), Some("x&nbsp;y"));
+        assert_eq!(got[0].get(col!("rule")), Some("A & B"));
+        assert_eq!(got[0].get(col!("dstloc")), Some("Spain"));
+        assert_eq!(got[0].get(col!("misc")), Some("raw & <b>"));
+        assert_eq!(got[0].get(col!("srcuser")), Some("corp\\alice"));
+        assert_eq!(got[0].get(col!("bytes")), None, "empty element reads as absent");
+        assert_eq!(got[0].get(col!("logid")), Some("1"));
+        assert_eq!(got[1].get(col!("rule")), Some("x&nbsp;y"));
     }
 
     #[test]
