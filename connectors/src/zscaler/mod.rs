@@ -53,18 +53,21 @@ fn percent_decode_cow(s: &str) -> Cow<'_, str> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|c| (*c as char).to_digit(16)), b.get(i + 2).and_then(|c| (*c as char).to_digit(16))) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+    // Copy up to each `%` in one go: most of a value is plain text.
+    while let Some(at) = memchr::memchr(b'%', &b[i..]) {
+        out.extend_from_slice(&b[i..i + at]);
+        i += at;
+        if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|c| (*c as char).to_digit(16)), b.get(i + 2).and_then(|c| (*c as char).to_digit(16))) {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b'%');
+            i += 1;
         }
-        out.push(b[i]);
-        i += 1;
     }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    out.extend_from_slice(&b[i..]);
+    // Decoded bytes are almost always UTF-8: keep the buffer rather than copy it again.
+    Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Like [`percent_decode_cow`] for a value that may already be owned (JSON with escapes).

@@ -121,6 +121,10 @@ fn percent_decoding_and_placeholders() {
     assert_eq!(percent_decode("jdoe%40safemarch.com"), "jdoe@safemarch.com");
     assert_eq!(percent_decode("100%"), "100%");
     assert_eq!(percent_decode("a%2Cb%zz"), "a,b%zz");
+    assert_eq!(percent_decode("%e2%82%AC 5"), "€ 5", "UTF-8 sequences decode whole");
+    assert_eq!(percent_decode("x%ffy"), "x\u{fffd}y", "a byte that is not UTF-8 is replaced, not dropped");
+    assert_eq!(percent_decode("%%41%4"), "%A%4");
+    assert_eq!(percent_decode("no escapes"), "no escapes");
     assert!(is_placeholder("NA") && is_placeholder("None") && !is_placeholder("Nonesuch"));
 }
 
