@@ -231,9 +231,9 @@ pub struct Envelope {
     pub unmapped: Unmapped,
     /// EDR events: the endpoint and the process.
     #[serde(default)]
-    pub host: Option<HostContext>,
+    pub host: Option<Box<HostContext>>,
     #[serde(default)]
-    pub process: Option<ProcessContext>,
+    pub process: Option<Box<ProcessContext>>,
     /// Threat-intelligence matches added at ingest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enrichments: Vec<Enrichment>,
@@ -319,15 +319,17 @@ pub struct Endpoint {
     pub nat_ip: Option<IpAddr>,
     pub nat_port: Option<u16>,
     pub user: Option<String>,
+    // The enrichments below are boxed: most events never get them, and inline they made every
+    // event 1.7 KB to move (parsers move an event several times on its way out).
     /// Enrichment: where the address is (GeoIP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<Location>,
+    pub location: Option<Box<Location>>,
     /// Enrichment: the network it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub autonomous_system: Option<AutonomousSystem>,
+    pub autonomous_system: Option<Box<AutonomousSystem>>,
     /// Enrichment: who uses the address (directory caches, lease files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<Owner>,
+    pub owner: Option<Box<Owner>>,
 }
 
 /// GeoIP result for an address.
@@ -890,8 +892,8 @@ pub(crate) mod fixtures {
     /// A DNS event with endpoint and process context (EDR).
     pub fn edr() -> DnsEvent {
         let mut d = dns();
-        d.envelope.host = Some(HostContext { name: Some("pc-17".into()), agent_id: Some("a1b2".into()), os: Some("Windows 11".into()), site: Some("HQ".into()), ip: Some("10.0.0.5".parse().unwrap()) });
-        d.envelope.process = Some(ProcessContext { name: Some("chrome.exe".into()), pid: Some(4242), command_line: Some("chrome.exe --x".into()), executable: Some("C:\\Apps\\chrome.exe".into()), sha1: Some("d8b12c9072fdcf68ec152befb004add14b5c25b8".into()), user: Some("CORP\\bob".into()) });
+        d.envelope.host = Some(Box::new(HostContext { name: Some("pc-17".into()), agent_id: Some("a1b2".into()), os: Some("Windows 11".into()), site: Some("HQ".into()), ip: Some("10.0.0.5".parse().unwrap()) }));
+        d.envelope.process = Some(Box::new(ProcessContext { name: Some("chrome.exe".into()), pid: Some(4242), command_line: Some("chrome.exe --x".into()), executable: Some("C:\\Apps\\chrome.exe".into()), sha1: Some("d8b12c9072fdcf68ec152befb004add14b5c25b8".into()), user: Some("CORP\\bob".into()) }));
         d
     }
 

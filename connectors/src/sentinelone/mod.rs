@@ -107,13 +107,13 @@ fn envelope(r: &Rec<'_>, raw: &str, ctx: &ParseContext) -> Result<Envelope, Stri
     if !ctx.keep_raw {
         env.raw = None;
     }
-    env.host = Some(HostContext {
+    env.host = Some(Box::new(HostContext {
         name: r.get(&["endpoint.name", "agentName", "agent.name"]),
         agent_id: r.get(&["agent.uuid", "agentUuid", "agentId"]),
         os: r.get(&["os.name", "endpoint.os", "agentOs"]),
         site: r.get(&["site.name", "siteName"]),
         ip: r.get(&["agentIp"]).and_then(|v| v.parse().ok()),
-    });
+    }));
     let p = ProcessContext {
         name: r.get(&["src.process.name", "processName"]),
         pid: r.get(&["src.process.pid", "pid"]).and_then(|v| v.parse().ok()),
@@ -123,7 +123,7 @@ fn envelope(r: &Rec<'_>, raw: &str, ctx: &ParseContext) -> Result<Envelope, Stri
         user: r.get(&["src.process.user", "processUserName", "user"]),
     };
     if p != ProcessContext::default() {
-        env.process = Some(p);
+        env.process = Some(Box::new(p));
     }
     for (k, v) in [("site_id", r.get(&["site.id"])), ("account_id", r.get(&["account.id"])), ("storyline_id", r.get(&["src.process.storyline.id"])), ("mgmt_url", r.get(&["mgmt.url"]))] {
         if let Some(v) = v {

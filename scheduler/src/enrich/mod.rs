@@ -378,7 +378,7 @@ impl TenantEnricher {
         if let Some(ip) = ep.ip {
             if self.geo {
                 if let Some(g) = &s.geo {
-                    ep.location = geo::locate(g, ip);
+                    ep.location = geo::locate(g, ip).map(Box::new);
                     if ep.location.is_some() {
                         s.stats.geo_hits.fetch_add(1, Ordering::Relaxed);
                     }
@@ -386,7 +386,7 @@ impl TenantEnricher {
             }
             if self.asn {
                 if let Some(a) = &s.asn {
-                    ep.autonomous_system = geo::asn(a, ip);
+                    ep.autonomous_system = geo::asn(a, ip).map(Box::new);
                     if ep.autonomous_system.is_some() {
                         s.stats.asn_hits.fetch_add(1, Ordering::Relaxed);
                     }
@@ -402,7 +402,7 @@ impl TenantEnricher {
             }
         }
         if self.user && ep.owner.is_none() {
-            ep.owner = owner_for(ep.ip, ep.hostname.as_deref(), t, users, agents);
+            ep.owner = owner_for(ep.ip, ep.hostname.as_deref(), t, users, agents).map(Box::new);
             if ep.owner.is_some() {
                 s.stats.user_hits.fetch_add(1, Ordering::Relaxed);
             }
@@ -544,6 +544,6 @@ fn zia_department(ev: &mut Event, db: &sled::Db) {
     }
     if let Some(u) = logfetch_connectors::zscaler::api::cached_user(db, &tenant, &user) {
         let dept = u["department"]["name"].as_str().map(str::to_string);
-        ep.owner = Some(Owner { name: user, department: dept, owner: None, source: "zia-users".into() });
+        ep.owner = Some(Box::new(Owner { name: user, department: dept, owner: None, source: "zia-users".into() }));
     }
 }
