@@ -42,7 +42,8 @@ fn syslog_host(header: &str) -> Option<&str> {
 pub fn csv_record(cols: &[std::borrow::Cow<'_, str>], o: Origin<'_>, ctx: &ParseContext) -> Result<Option<Event>, String> {
     let kind = cols.get(3).map(|c| c.as_ref()).unwrap_or("");
     if cols.len() < 30 {
-        return Err(format!("{kind} row has only {} columns", cols.len()));
+        let what = if kind.is_empty() { "CSV" } else { kind };
+        return Err(format!("{what} row has only {} columns (a TRAFFIC or THREAT row has at least 30)", cols.len()));
     }
     match kind {
         "TRAFFIC" => map::traffic(&Row { layout: &layout::TRAFFIC, cols }, o, ctx).map(Some),
@@ -69,7 +70,7 @@ impl RecordParser for PanParser {
             match csv::split(&line[at..]) {
                 Ok(cols) => csv_record(&cols, o, ctx).map(|e| (e, "CSV")).map_err(|e| match cols.get(3) {
                     Some(t) => format!("{}/{}: {e}", t, cols.get(4).map(|s| s.as_ref()).unwrap_or("")),
-                    None => format!(": {e}"),
+                    None => e,
                 }),
                 Err(e) => Err(format!("CSV: {e}")),
             }

@@ -183,7 +183,12 @@ fn rows_of_other_firmware_versions_still_parse() {
     }
     assert!(matches!(PanParser.parse("garbage line", &ctx()), ParseOutcome::Rejected { .. }));
     match PanParser.parse("1,2024/01/01 00:00:00,1,TRAFFIC,end,1,2024/01/01 00:00:00,not-an-ip", &ctx()) {
-        ParseOutcome::Rejected { reason } => assert!(reason.contains("columns"), "{reason}"),
+        ParseOutcome::Rejected { reason } => assert_eq!(reason, "TRAFFIC/end: TRAFFIC row has only 8 columns (a TRAFFIC or THREAT row has at least 30)"),
+        o => panic!("{o:?}"),
+    }
+    // Too short to say its type: no empty type in the reason.
+    match PanParser.parse("1,2024/01/01 00:00:00,001801000001", &ctx()) {
+        ParseOutcome::Rejected { reason } => assert_eq!(reason, "CSV row has only 3 columns (a TRAFFIC or THREAT row has at least 30)"),
         o => panic!("{o:?}"),
     }
 }

@@ -137,3 +137,38 @@ fn placeholders_are_recognised_padded_or_not() {
         assert!(!is_placeholder(v), "{v:?}");
     }
 }
+
+#[test]
+fn json_keys_and_values_with_escapes_read_like_plain_ones() {
+    // Keys borrow from the line unless they hold escapes; both kinds must be found, and a repeated
+    // key answers with its first value.
+    let line = r#"{"sourcetype":"zscalernss-dns","event":{"datetime":"Wed Jun 05 08:00:00 2024","dns_\u0072eq":"esc\"aped.example","clt_sip":"10.0.0.1","user":"a\\b","user":"second","nested":{"x":[1,{"y":null}]},"durationms":12}}"#;
+    let (feed, rec) = read(line).unwrap();
+    assert_eq!(feed, Feed::Dns);
+    assert_eq!(rec.get("dns_req"), Some("esc\"aped.example"));
+    assert_eq!(rec.get("user"), Some("a\\b"));
+    assert_eq!(rec.get("durationms"), Some("12"), "numbers keep their text");
+    assert_eq!(rec.get("nested"), None, "nested values are left out");
+    match one(line) {
+        Event::Dns(d) => {
+            assert_eq!(d.query_name, "esc\"aped.example");
+            assert_eq!(d.client.ip, Some("10.0.0.1".parse().unwrap()));
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn records_with_more_fields_than_the_name_table_holds_are_still_read() {
+    let mut pairs: Vec<String> = (0..70).map(|i| format!("f{i}=v{i}")).collect();
+    pairs.push("dns_req=many.example".into());
+    pairs.push("f3=repeated".into());
+    let line = pairs.join("\t");
+    let (feed, rec) = read(&line).unwrap();
+    assert_eq!(feed, Feed::Dns);
+    assert_eq!(rec.fields.len(), 72);
+    assert_eq!(rec.get("f69"), Some("v69"));
+    assert_eq!(rec.get("dns_req"), Some("many.example"));
+    assert_eq!(rec.get("f3"), Some("v3"), "the first of a repeated name, as with the table");
+    assert_eq!(rec.get("f70"), None);
+}
