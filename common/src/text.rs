@@ -149,7 +149,7 @@ impl<const SLOTS: usize> NameTable<SLOTS> {
                         t.slots[s] = i as u8;
                         break;
                     }
-                    j if name_at(j as usize) == name => break, // repeated: the first one stays
+                    j if short_eq(name_at(j as usize), name) => break, // repeated: the first one stays
                     _ => s = (s + 1) % SLOTS,
                 }
             }

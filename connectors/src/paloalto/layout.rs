@@ -2,10 +2,6 @@
 //! sends fewer columns and newer firmware more: a column past the end of a row is simply absent,
 //! and extra trailing columns are ignored, so a firmware upgrade never makes a row unparseable.
 
-use std::sync::OnceLock;
-
-use logfetch_common::text::NameTable;
-
 /// TRAFFIC columns, 1-based position = index + 1.
 const TRAFFIC_NAMES: &[&str] = &[
     "future_use1", "receive_time", "serial", "type", "subtype", "config_ver", "time_generated", "src", "dst", "natsrc", "natdst", "rule", "srcuser", "dstuser", "app", "vsys", "from", "to",
@@ -32,13 +28,11 @@ const THREAT_NAMES: &[&str] = &[
     "characteristic_of_app", "container_of_app", "tunneled_app", "is_saas_of_app", "sanctioned_state_of_app", "cloud_reportid",
 ];
 
-/// A column layout with a name → index table, built on first use. The mapping looks up about
-/// fifty names per row, so the lookup must cost less than the split: a [`NameTable`] answers
-/// with one hash and usually one comparison.
+/// A column layout: the names by position, and which one it is, so that a [`Col`] knows its
+/// column in it.
 pub struct Layout {
     pub names: &'static [&'static str],
     kind: Kind,
-    table: OnceLock<NameTable<512>>,
 }
 
 #[derive(Clone, Copy)]
@@ -49,15 +43,8 @@ enum Kind {
 
 impl Layout {
     const fn new(names: &'static [&'static str], kind: Kind) -> Self {
-        assert!(names.len() <= NameTable::<512>::CAPACITY);
-        Layout { names, kind, table: OnceLock::new() }
-    }
-
-    /// The column index of `name`.
-    #[inline]
-    pub fn index(&self, name: &str) -> Option<usize> {
-        let at = |i: usize| self.names[i].as_bytes();
-        self.table.get_or_init(|| NameTable::build(self.names.len(), at).expect("layouts fit the table")).find(name.as_bytes(), at)
+        assert!(names.len() < ABSENT as usize, "positions are kept in a u8");
+        Layout { names, kind }
     }
 }
 
@@ -92,7 +79,7 @@ impl Col {
     }
 }
 
-/// The first position of `name` in `names` (as [`Layout::index`] answers), `ABSENT` if none.
+/// The first position of `name` in `names`, `ABSENT` if none.
 const fn position(names: &[&str], name: &str) -> u8 {
     let mut i = 0;
     while i < names.len() {
@@ -122,38 +109,36 @@ const fn const_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    fn at(layout: &Layout, name: &'static str) -> Option<usize> {
+        Col::new(name).position(layout)
+    }
+
     #[test]
     fn positions_match_paloalto_md() {
         assert_eq!(TRAFFIC.names.len(), 115);
         assert_eq!(THREAT.names.len(), 121);
-        assert_eq!(TRAFFIC.index("action"), Some(30));
-        assert_eq!(TRAFFIC.index("bytes_sent"), Some(32));
-        assert_eq!(TRAFFIC.index("seqno"), Some(39));
-        assert_eq!(TRAFFIC.index("session_end_reason"), Some(46));
-        assert_eq!(TRAFFIC.index("device_name"), Some(52));
-        assert_eq!(TRAFFIC.index("high_res_timestamp"), Some(102));
-        assert_eq!(THREAT.index("threatid"), Some(32));
-        assert_eq!(THREAT.index("seqno"), Some(36));
-        assert_eq!(THREAT.index("device_name"), Some(59));
-        assert_eq!(THREAT.index("thr_category"), Some(69));
-        assert_eq!(THREAT.index("high_res_timestamp"), Some(107));
-        assert_eq!(TRAFFIC.index("no_such_column"), None);
-        // Every name answers with its own position (the first, were a name ever repeated).
-        for layout in [&TRAFFIC, &THREAT] {
-            for (i, n) in layout.names.iter().enumerate() {
-                assert_eq!(layout.names[layout.index(n).unwrap()], *n);
-                assert!(layout.index(n).unwrap() <= i);
-            }
-        }
+        assert_eq!(at(&TRAFFIC, "action"), Some(30));
+        assert_eq!(at(&TRAFFIC, "bytes_sent"), Some(32));
+        assert_eq!(at(&TRAFFIC, "seqno"), Some(39));
+        assert_eq!(at(&TRAFFIC, "session_end_reason"), Some(46));
+        assert_eq!(at(&TRAFFIC, "device_name"), Some(52));
+        assert_eq!(at(&TRAFFIC, "high_res_timestamp"), Some(102));
+        assert_eq!(at(&THREAT, "threatid"), Some(32));
+        assert_eq!(at(&THREAT, "seqno"), Some(36));
+        assert_eq!(at(&THREAT, "device_name"), Some(59));
+        assert_eq!(at(&THREAT, "thr_category"), Some(69));
+        assert_eq!(at(&THREAT, "high_res_timestamp"), Some(107));
+        assert_eq!(at(&TRAFFIC, "no_such_column"), None);
     }
 
     #[test]
-    fn compile_time_columns_agree_with_the_name_table() {
+    fn compile_time_columns_agree_with_a_scan_of_the_names() {
         for name in TRAFFIC.names.iter().chain(THREAT.names).copied().chain(["no_such_column", "category-of-threatid", ""]) {
             // Built at run time here; `col!` builds the same value in a const.
             let c = Col::new(name);
-            assert_eq!(c.position(&TRAFFIC), TRAFFIC.index(name), "{name}");
-            assert_eq!(c.position(&THREAT), THREAT.index(name), "{name}");
+            for layout in [&TRAFFIC, &THREAT] {
+                assert_eq!(c.position(layout), layout.names.iter().position(|n| *n == name), "{name}");
+            }
         }
         const SRC: Col = Col::new("src");
         assert_eq!((SRC.position(&TRAFFIC), SRC.position(&THREAT)), (Some(7), Some(7)));
