@@ -101,7 +101,70 @@ pub fn parse(line: &str) -> Option<Header<'_>> {
             }
         }
     }
-    // On the stack: a header has a handful of tokens, and this runs for every line.
+    let (timestamp, host) = match bsd_head(head) {
+        Some((t, h)) => (Some(t), Some(h)),
+        None => general_head(head),
+    };
+    Some(Header { pri, timestamp, host, product, class, severity, msgid, body })
+}
+
+/// The header nearly every ASA writes, `Jun  5 08:00:00 fw-1 : ` (a year after the day, or none),
+/// read in one pass; `None` for anything else, which [`general_head`] reads. It gives exactly what
+/// that would, so it turns down every host the general reading could take for something else (a
+/// year, a zone, facility text, a program tag).
+fn bsd_head(head: &str) -> Option<(Cow<'_, str>, &str)> {
+    let b = head.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if b.len() < 17 || b[3] != b' ' || !b[..3].is_ascii() || !MONTHS.contains(&&head[..3]) {
+        return None;
+    }
+    // The day, one or two digits, maybe padded with a second space.
+    let padded = b[4] == b' ';
+    let (day_start, day_end) = match (padded, b[5]) {
+        (true, _) => (5, 6),
+        (false, b' ') => (4, 5),
+        (false, _) => (4, 6),
+    };
+    if !digits(day_start..day_end) || b.get(day_end) != Some(&b' ') {
+        return None;
+    }
+    let mut p = day_end + 1;
+    if digits(p..p + 4) && b.get(p + 4) == Some(&b' ') {
+        p += 5;
+    }
+    let time_ok = digits(p..p + 2) && b.get(p + 2) == Some(&b':') && digits(p + 3..p + 5) && b.get(p + 5) == Some(&b':') && digits(p + 6..p + 8);
+    if !time_ok || b.get(p + 8) != Some(&b' ') {
+        return None;
+    }
+    let stamp_end = p + 8;
+    let rest = &head[stamp_end + 1..];
+    let host_end = rest.find([' ', ':']).unwrap_or(rest.len());
+    let (host, tail) = rest.split_at(host_end);
+    let hb = host.as_bytes();
+    let plain = !hb.is_empty() && hb.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+    let upper = hb.iter().any(u8::is_ascii_uppercase);
+    let year = hb.len() == 4 && hb.iter().all(u8::is_ascii_digit);
+    let zone_like = hb.len() <= 5 && hb.iter().all(u8::is_ascii_uppercase);
+    let facility_like = upper && host.contains('.');
+    let word = MONTHS.contains(&host) || DAYS.contains(&host);
+    if !plain || host == "-" || year || zone_like || facility_like || word || is_iso(host) || !matches!(tail, " : " | ": " | " ") {
+        return None;
+    }
+    let stamp = &head[..stamp_end];
+    let stamp = if padded {
+        let mut joined = String::with_capacity(stamp.len() - 1);
+        joined.push_str(&stamp[..4]);
+        joined.push_str(&stamp[5..]);
+        Cow::Owned(joined)
+    } else {
+        Cow::Borrowed(stamp)
+    };
+    Some((stamp, host))
+}
+
+/// The timestamp and host of any header [`parse`] accepts, token by token.
+fn general_head(head: &str) -> (Option<Cow<'_, str>>, Option<&str>) {
+    // On the stack: a header has a handful of tokens.
     let toks: SmallVec<[&str; 16]> = head.split_whitespace().map(|t| t.trim_end_matches(':')).filter(|t| !t.is_empty()).collect();
     let mut used: SmallVec<[bool; 16]> = smallvec::smallvec![false; toks.len()];
     let mut timestamp = None;
@@ -155,7 +218,7 @@ pub fn parse(line: &str) -> Option<Header<'_>> {
         let facility = t.contains('.') && t.chars().any(|c| c.is_ascii_uppercase()) && t.split('.').all(|p| p.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
         *t != "-" && !t.contains('[') && !facility && *t != "SFIMS"
     });
-    Some(Header { pri, timestamp, host, product, class, severity, msgid, body })
+    (timestamp, host)
 }
 
 #[cfg(test)]
@@ -202,6 +265,33 @@ mod tests {
         let x = h("Jun 15 2026 08:00:00 asa-br-nyc : %ASA-6-302015: Built");
         assert!(matches!(x.timestamp, Some(Cow::Borrowed("Jun 15 2026 08:00:00"))), "{:?}", x.timestamp);
         assert!(parse("just some text").is_none());
+    }
+
+    #[test]
+    fn the_one_pass_reading_agrees_with_the_general_one() {
+        let stamps = ["Jun  5 08:00:00", "Jun 5 08:00:00", "Jun 15 08:00:00", "Jun 15 2026 08:00:00", "Jun  5 2026 08:00:00", "Jun 5 08:00:00 2026", "Dec 31 23:59:59", "Jun  15 08:00:00", "Jun 5 8:00:00", "Jun 5 08:00:00.123", "Jun 5 08:0x:00", "Jux 5 08:00:00", "Mon Jun 5 08:00:00", "Jun 5 2026  08:00:00"];
+        let hosts = ["fw-1", "asa-br-nyc", "10.1.1.1", "2001", "2026", "EDT", "edt", "UTC", "SFIMS", "ABCDEF", "LOCAL4.WARNING", "host.Example", "x.y", "-", "-x", "Jun", "Mon", "CiscoASA[999]", "a_b", "é", "2019-08-26T23:11:03Z", "Z", "fw1\t"];
+        let tails = [" : ", ": ", " ", "  ", " :: ", "", ":", " x "];
+        let mut fast = 0;
+        for s in stamps {
+            for h in hosts {
+                for t in tails {
+                    let head = format!("{s} {h}{t}");
+                    let general = general_head(&head);
+                    if let Some((stamp, host)) = bsd_head(&head) {
+                        fast += 1;
+                        assert_eq!((Some(stamp), Some(host)), general, "{head:?}");
+                    }
+                }
+            }
+        }
+        // 144 of the 2,576 heads are read in one pass.
+        assert!(fast >= 100, "the one-pass reading took only {fast} heads");
+        // Through `parse`, on the generator's lines and the samples' shapes.
+        let x = h("<166>Jun  5 08:00:00 asa-br-nyc : %ASA-6-302015: Built");
+        assert_eq!((x.pri, x.timestamp.as_deref(), x.host, x.msgid), (Some(166), Some("Jun 5 08:00:00"), Some("asa-br-nyc"), 302015));
+        let x = h("<166>Jun 15 2026 08:00:00 fw-1: %ASA-6-302015: Built");
+        assert!(matches!(x.timestamp, Some(Cow::Borrowed("Jun 15 2026 08:00:00"))), "{:?}", x.timestamp);
         assert!(parse("%ASA-x-302013: bad").is_none());
     }
 }
