@@ -233,13 +233,18 @@ fn must_escape(c: u8) -> bool {
 fn write_ip(buf: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
-            let mut n = itoa::Buffer::new();
-            for (i, o) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    buf.push(b'.');
-                }
-                buf.extend_from_slice(n.format(o).as_bytes());
+            // Built in a fixed-size array and appended whole, as in `write_int`.
+            let mut t = [b'.'; 16];
+            let mut n = 0;
+            for o in v4.octets() {
+                let (digits, len) = OCTETS[o as usize];
+                t[n..n + 3].copy_from_slice(&digits);
+                t[n + len as usize] = b'.';
+                n += len as usize + 1;
             }
+            let at = buf.len();
+            buf.extend_from_slice(&t);
+            buf.truncate(at + n - 1);
         }
         IpAddr::V6(v6) => {
             let _ = write!(buf, "{v6}");
@@ -278,9 +283,86 @@ pub fn write_value(buf: &mut Vec<u8>, v: &serde_json::Value) {
     }
 }
 
-/// An integer `Obj::num` can write.
-pub trait Int: itoa::Integer + Copy {}
-impl<T: itoa::Integer + Copy> Int for T {}
+/// An integer `Obj::num` can write: its sign and magnitude.
+pub trait Int: Copy {
+    fn sign_magnitude(self) -> (bool, u64);
+}
+
+macro_rules! unsigned_int {
+    ($($t:ty),*) => {$(
+        impl Int for $t {
+            #[inline(always)]
+            fn sign_magnitude(self) -> (bool, u64) {
+                (false, self as u64)
+            }
+        }
+    )*};
+}
+macro_rules! signed_int {
+    ($($t:ty),*) => {$(
+        impl Int for $t {
+            #[inline(always)]
+            fn sign_magnitude(self) -> (bool, u64) {
+                (self < 0, self.unsigned_abs() as u64)
+            }
+        }
+    )*};
+}
+unsigned_int!(u8, u16, u32, u64, usize);
+signed_int!(i8, i16, i32, i64, isize);
+
+/// Two decimal digits for each value below 100.
+const DIGITS2: &[u8; 200] = &{
+    let mut t = [0u8; 200];
+    let mut v = 0;
+    while v < 100 {
+        t[2 * v] = b'0' + (v / 10) as u8;
+        t[2 * v + 1] = b'0' + (v % 10) as u8;
+        v += 1;
+    }
+    t
+};
+
+/// Appends an integer in decimal. The digits are built in a fixed-size array that is appended
+/// whole and trimmed: a copy of known size, where a copy of the digits' own length was a
+/// `memcpy` call per number.
+#[inline]
+fn write_int<N: Int>(buf: &mut Vec<u8>, n: N) {
+    let (negative, mut v) = n.sign_magnitude();
+    let len = v.checked_ilog10().unwrap_or(0) as usize + 1 + usize::from(negative);
+    let mut t = [b'-'; 21];
+    let mut i = len;
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        t[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        t[i - 2..i].copy_from_slice(&DIGITS2[r..r + 2]);
+    } else {
+        t[i - 1] = b'0' + v as u8;
+    }
+    let o = buf.len();
+    buf.extend_from_slice(&t);
+    buf.truncate(o + len);
+}
+
+/// Each byte value in decimal, and the number of digits.
+static OCTETS: [([u8; 3], u8); 256] = {
+    let mut t = [([0u8; 3], 0u8); 256];
+    let mut v = 0;
+    while v < 256 {
+        t[v] = match v {
+            0..=9 => ([b'0' + v as u8, 0, 0], 1),
+            10..=99 => ([b'0' + (v / 10) as u8, b'0' + (v % 10) as u8, 0], 2),
+            _ => ([b'0' + (v / 100) as u8, b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8], 3),
+        };
+        v += 1;
+    }
+    t
+};
 
 /// One JSON object being written. Create with [`Obj::begin`], finish with [`Obj::end`].
 pub struct Obj<'a> {
@@ -303,7 +385,7 @@ impl<'a> Obj<'a> {
         self.first
     }
 
-    #[inline]
+    #[inline(always)]
     fn key(&mut self, k: &str) {
         debug_assert!(!k.bytes().any(must_escape), "keys are plain names");
         if !self.first {
@@ -315,7 +397,7 @@ impl<'a> Obj<'a> {
         self.buf.extend_from_slice(b"\":");
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self, k: &str, v: &str) {
         self.key(k);
         write_str(self.buf, v);
@@ -362,11 +444,10 @@ impl<'a> Obj<'a> {
         self.buf.extend_from_slice(run.as_bytes());
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn num<N: Int>(&mut self, k: &str, v: N) {
         self.key(k);
-        let mut b = itoa::Buffer::new();
-        self.buf.extend_from_slice(b.format(v).as_bytes());
+        write_int(self.buf, v);
     }
 
     #[inline]
@@ -379,9 +460,8 @@ impl<'a> Obj<'a> {
     /// An integer written as a JSON string (ECS keeps some numbers as keywords).
     pub fn num_str<N: Int>(&mut self, k: &str, v: N) {
         self.key(k);
-        let mut b = itoa::Buffer::new();
         self.buf.push(b'"');
-        self.buf.extend_from_slice(b.format(v).as_bytes());
+        write_int(self.buf, v);
         self.buf.push(b'"');
     }
 
@@ -612,6 +692,48 @@ mod tests {
         let mut b = Vec::new();
         write_ip(&mut b, "10.0.255.7".parse().unwrap());
         assert_eq!(b, b"10.0.255.7");
+    }
+
+    #[test]
+    fn integers_and_addresses_print_like_std() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut u = vec![0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, u64::MAX, u64::MAX - 1, i64::MAX as u64];
+        u.extend((0..20).flat_map(|p| [10u64.pow(p) - 1, 10u64.pow(p), 10u64.pow(p) + 1]));
+        u.extend((0..2000).map(|_| next() >> (next() % 64)));
+        for v in u {
+            let mut b = b"x".to_vec();
+            write_int(&mut b, v);
+            assert_eq!(b, format!("x{v}").as_bytes());
+            let s = v as i64;
+            let mut b = Vec::new();
+            write_int(&mut b, s);
+            assert_eq!(b, s.to_string().as_bytes());
+        }
+        for v in [i64::MIN, i64::MIN + 1, -1, -10, -99, -100] {
+            let mut b = Vec::new();
+            write_int(&mut b, v);
+            assert_eq!(b, v.to_string().as_bytes());
+        }
+        for v in [0u8, 7, 10, 99, 100, 255] {
+            let mut b = Vec::new();
+            write_int(&mut b, v);
+            write_int(&mut b, v as i8);
+            assert_eq!(b, format!("{v}{}", v as i8).as_bytes());
+        }
+        let mut ips: Vec<std::net::Ipv4Addr> = ["0.0.0.0", "255.255.255.255", "10.0.255.7", "1.22.133.4", "100.10.1.0"].iter().map(|s| s.parse().unwrap()).collect();
+        ips.extend((0..2000).map(|_| std::net::Ipv4Addr::from((next() >> 32) as u32)));
+        for ip in ips {
+            let mut b = b"[".to_vec();
+            write_ip(&mut b, ip.into());
+            b.push(b']');
+            assert_eq!(b, format!("[{ip}]").as_bytes());
+        }
     }
 
     #[test]
