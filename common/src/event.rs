@@ -723,19 +723,24 @@ pub fn protocol_number(name: &str) -> Option<u8> {
     if let Ok(v) = n.parse::<u8>() {
         return Some(v);
     }
-    Some(match n.to_ascii_lowercase().as_str() {
-        "icmp" => 1,
-        "igmp" => 2,
-        "tcp" => 6,
-        "udp" => 17,
-        "gre" => 47,
-        "esp" => 50,
-        "ah" => 51,
-        "icmp6" | "icmpv6" | "ipv6-icmp" => 58,
-        "ospf" => 89,
-        "pim" => 103,
-        "vrrp" => 112,
-        "sctp" => 132,
+    // Lower-cased on the stack: the parsers try every word of a message until one is a protocol.
+    let mut lower = [0u8; 9];
+    let name = lower.get_mut(..n.len())?;
+    name.copy_from_slice(n.as_bytes());
+    name.make_ascii_lowercase();
+    Some(match &*name {
+        b"icmp" => 1,
+        b"igmp" => 2,
+        b"tcp" => 6,
+        b"udp" => 17,
+        b"gre" => 47,
+        b"esp" => 50,
+        b"ah" => 51,
+        b"icmp6" | b"icmpv6" | b"ipv6-icmp" => 58,
+        b"ospf" => 89,
+        b"pim" => 103,
+        b"vrrp" => 112,
+        b"sctp" => 132,
         _ => return None,
     })
 }
@@ -843,6 +848,9 @@ mod tests {
     fn protocols_and_rcodes_round_trip() {
         assert_eq!(protocol_number("TCP"), Some(6));
         assert_eq!(protocol_number("icmp6"), Some(58));
+        for (name, want) in [("IPv6-ICMP", Some(58)), (" udp ", Some(17)), ("47", Some(47)), ("", None), ("outbound", None), ("ipv6-icmpx", None), ("connection", None), ("ÜDP", None)] {
+            assert_eq!(protocol_number(name), want, "{name:?}");
+        }
         assert_eq!(protocol_name(17), Some("udp"));
         assert_eq!(rcode_from_text("NXDOMAIN"), Some(3));
         assert_eq!(rcode_from_text("ServFail"), Some(2));
