@@ -444,6 +444,18 @@ impl<'a> Obj<'a> {
         self.buf.extend_from_slice(run.as_bytes());
     }
 
+    /// Members rendered earlier by this writer (no check: they were written through it).
+    pub(crate) fn rendered_members(&mut self, run: &str) {
+        if run.is_empty() {
+            return;
+        }
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.buf.extend_from_slice(run.as_bytes());
+    }
+
     #[inline(always)]
     pub fn num<N: Int>(&mut self, k: &str, v: N) {
         self.key(k);

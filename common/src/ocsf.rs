@@ -7,6 +7,8 @@
 //! into a `Value` for callers off the hot path (tests, the validator, enrichment previews). Keys are
 //! written in sorted order, so the output is the same as a sorted map would give.
 
+use std::sync::OnceLock;
+
 use serde_json::Value;
 
 use crate::event::{AutonomousSystem, Disposition, DnsEvent, Endpoint, Enrichment, Envelope, Event, FlowEvent, Location, Observer, Owner, protocol_name, rcode_caption};
@@ -34,6 +36,41 @@ pub fn write_ocsf(buf: &mut Vec<u8>, event: &Event) {
     }
     o.end();
 }
+
+/// Members that depend only on one fieldless enum value (a severity, a disposition, an
+/// activity), rendered by the writer functions on first use and copied after that: they were
+/// formatted anew, key by key, for every event.
+struct Rendered([OnceLock<Box<str>>; 16]);
+
+impl Rendered {
+    const fn new() -> Self {
+        Rendered([const { OnceLock::new() }; 16])
+    }
+
+    /// Writes what `render` writes for `variant` (the enum's discriminant).
+    fn write(&'static self, o: &mut Obj<'_>, variant: usize, render: impl FnOnce(&mut Obj<'_>)) {
+        let Some(slot) = self.0.get(variant) else {
+            return render(o);
+        };
+        let run = slot.get_or_init(|| {
+            let mut b = Vec::new();
+            let mut m = Obj::begin(&mut b);
+            render(&mut m);
+            m.end();
+            String::from_utf8_lossy(&b[1..b.len() - 1]).into()
+        });
+        o.rendered_members(run);
+    }
+}
+
+static ACTION: Rendered = Rendered::new();
+static DISPOSITION: Rendered = Rendered::new();
+static SEVERITY: Rendered = Rendered::new();
+static DIRECTION: Rendered = Rendered::new();
+static FLOW_ACTIVITY: Rendered = Rendered::new();
+static FLOW_TYPE: Rendered = Rendered::new();
+static DNS_ACTIVITY: Rendered = Rendered::new();
+static DNS_TYPE: Rendered = Rendered::new();
 
 fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
@@ -364,15 +401,17 @@ fn flow(o: &mut Obj<'_>, f: &FlowEvent) {
     let has_disp = f.disposition != Disposition::Unknown;
     let (id, caption) = (f.activity.id(), f.activity.caption());
     if has_disp {
-        disposition(o, f.disposition);
+        ACTION.write(o, f.disposition as usize, |m| disposition(m, f.disposition));
     }
-    activity(o, id, caption);
+    FLOW_ACTIVITY.write(o, f.activity as usize, |m| activity(m, id, caption));
     actor(o, f.user.as_deref(), env);
     o.opt_str("app_name", f.application.as_deref());
     class(o, CLASS_NETWORK_ACTIVITY, "Network Activity");
     o.obj("connection_info", |ci| {
-        ci.str("direction", f.direction.caption());
-        ci.num("direction_id", f.direction.id());
+        DIRECTION.write(ci, f.direction as usize, |m| {
+            m.str("direction", f.direction.caption());
+            m.num("direction_id", f.direction.id());
+        });
         ci.opt_str("protocol_name", f.protocol_num.and_then(protocol_name));
         ci.opt_num("protocol_num", f.protocol_num);
         ci.opt_num("protocol_ver_id", f.src.ip.or(f.dst.ip).map(|ip| if ip.is_ipv4() { 4u8 } else { 6 }));
@@ -380,7 +419,7 @@ fn flow(o: &mut Obj<'_>, f: &FlowEvent) {
     });
     device(o, env);
     if has_disp {
-        disposition_tail(o, f.disposition);
+        DISPOSITION.write(o, f.disposition as usize, |m| disposition_tail(m, f.disposition));
     }
     o.obj("dst_endpoint", |m| endpoint(m, &f.dst));
     o.opt_num("duration", f.duration_ms.map(|d| d.min(i64::MAX as u64)));
@@ -391,7 +430,7 @@ fn flow(o: &mut Obj<'_>, f: &FlowEvent) {
     }
     metadata(o, env, "flow", profiles_for(env, f.user.is_some(), has_disp));
     o.opt_str("raw_data", env.raw.as_deref());
-    severity(o, env);
+    SEVERITY.write(o, env.severity as usize, |m| severity(m, env));
     o.obj("src_endpoint", |m| endpoint(m, &f.src));
     o.opt_num("start_time", f.start_time.map(ms));
     o.opt_str("status_detail", f.reason.as_deref());
@@ -408,7 +447,7 @@ fn flow(o: &mut Obj<'_>, f: &FlowEvent) {
         t.opt_num("packets_in", long(f.packets_in));
         t.opt_num("packets_out", long(f.packets_out));
     });
-    type_fields(o, CLASS_NETWORK_ACTIVITY, "Network Activity", id, caption);
+    FLOW_TYPE.write(o, f.activity as usize, |m| type_fields(m, CLASS_NETWORK_ACTIVITY, "Network Activity", id, caption));
     let mut extra = Vec::new();
     nat_extras(&f.src, &f.dst, &mut extra);
     if let (Some(rule), false) = (&f.rule, has_disp) {
@@ -430,9 +469,9 @@ fn dns(o: &mut Obj<'_>, d: &DnsEvent) {
     let has_disp = d.disposition != Disposition::Unknown;
     let (id, caption) = (d.activity.id(), d.activity.caption());
     if has_disp {
-        disposition(o, d.disposition);
+        ACTION.write(o, d.disposition as usize, |m| disposition(m, d.disposition));
     }
-    activity(o, id, caption);
+    DNS_ACTIVITY.write(o, d.activity as usize, |m| activity(m, id, caption));
     actor(o, d.user.as_deref(), env);
     if !d.answers.is_empty() {
         o.arr("answers", |a| {
@@ -460,7 +499,7 @@ fn dns(o: &mut Obj<'_>, d: &DnsEvent) {
     }
     device(o, env);
     if has_disp {
-        disposition_tail(o, d.disposition);
+        DISPOSITION.write(o, d.disposition as usize, |m| disposition_tail(m, d.disposition));
     }
     if !d.server.is_empty() {
         o.obj("dst_endpoint", |m| endpoint(m, &d.server));
@@ -486,12 +525,12 @@ fn dns(o: &mut Obj<'_>, d: &DnsEvent) {
         }
         o.num("rcode_id", rid);
     }
-    severity(o, env);
+    SEVERITY.write(o, env.severity as usize, |m| severity(m, env));
     if !d.client.is_empty() {
         o.obj("src_endpoint", |m| endpoint(m, &d.client));
     }
     o.num("time", ms(env.time));
-    type_fields(o, CLASS_DNS_ACTIVITY, "DNS Activity", id, caption);
+    DNS_TYPE.write(o, d.activity as usize, |m| type_fields(m, CLASS_DNS_ACTIVITY, "DNS Activity", id, caption));
     let mut extra = Vec::new();
     if let (Some(rule), false) = (&d.rule, has_disp) {
         extra.push(("rule", Extra::Str(rule)));
@@ -518,6 +557,41 @@ mod tests {
                 o.end();
             }
             assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+        }
+    }
+
+    #[test]
+    fn rendered_runs_match_the_member_by_member_writers_for_every_variant() {
+        use crate::event::{Direction, Severity};
+        let dispositions = [Disposition::Allowed, Disposition::Blocked, Disposition::Dropped, Disposition::Reset, Disposition::Rejected, Disposition::Logged, Disposition::Alert];
+        let severities = [Severity::Unknown, Severity::Informational, Severity::Low, Severity::Medium, Severity::High, Severity::Critical, Severity::Fatal];
+        let flows = [FlowActivity::Unknown, FlowActivity::Open, FlowActivity::Close, FlowActivity::Reset, FlowActivity::Fail, FlowActivity::Refuse, FlowActivity::Traffic, FlowActivity::Listen];
+        let dnss = [DnsActivity::Unknown, DnsActivity::Query, DnsActivity::Response, DnsActivity::Traffic];
+        let directions = [Direction::Unknown, Direction::Inbound, Direction::Outbound, Direction::Lateral];
+        // Twice round: the first renders each run, the second copies it.
+        for _ in 0..2 {
+            for (i, &disp) in dispositions.iter().enumerate() {
+                let mut f = fixtures::flow();
+                f.disposition = disp;
+                f.envelope.severity = severities[i % severities.len()];
+                f.activity = flows[i % flows.len()];
+                f.direction = directions[i % directions.len()];
+                let v = to_ocsf(&Event::Flow(f.clone()));
+                assert_eq!((v["action"].as_str(), v["action_id"].as_u64()), (Some(disp.action_caption()), Some(disp.action_id() as u64)));
+                assert_eq!((v["disposition"].as_str(), v["disposition_id"].as_u64()), (Some(disp.caption()), Some(disp.disposition_id() as u64)));
+                assert_eq!((v["severity"].as_str(), v["severity_id"].as_u64()), (Some(f.envelope.severity.caption()), Some(f.envelope.severity.id() as u64)));
+                assert_eq!((v["activity_name"].as_str(), v["activity_id"].as_u64()), (Some(f.activity.caption()), Some(f.activity.id() as u64)));
+                assert_eq!(v["type_uid"].as_u64(), Some(400100 + f.activity.id() as u64));
+                assert_eq!(v["type_name"].as_str(), Some(format!("Network Activity: {}", f.activity.caption()).as_str()));
+                assert_eq!((v["connection_info"]["direction"].as_str(), v["connection_info"]["direction_id"].as_u64()), (Some(f.direction.caption()), Some(f.direction.id() as u64)));
+                let mut d = fixtures::dns();
+                d.activity = dnss[i % dnss.len()];
+                d.disposition = disp;
+                let v = to_ocsf(&Event::Dns(d.clone()));
+                assert_eq!((v["activity_name"].as_str(), v["activity_id"].as_u64()), (Some(d.activity.caption()), Some(d.activity.id() as u64)));
+                assert_eq!(v["type_uid"].as_u64(), Some(400300 + d.activity.id() as u64));
+                assert_eq!(v["action"].as_str(), Some(disp.action_caption()));
+            }
         }
     }
 
