@@ -10,7 +10,7 @@ pub mod template;
 
 use std::net::IpAddr;
 
-use logfetch_common::event::{Disposition, DnsActivity, DnsAnswer, DnsEvent, Endpoint, Envelope, Event, FlowActivity, FlowEvent, protocol_number};
+use logfetch_common::event::{Disposition, DnsActivity, DnsAnswer, DnsEvent, Endpoint, Envelope, Event, FlowActivity, FlowEvent, Unmapped, protocol_number};
 use std::borrow::Cow;
 
 use logfetch_common::text::NameTable;
@@ -379,12 +379,27 @@ fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Env
     if !ctx.keep_raw {
         env.raw = None;
     }
-    for k in ["recordid", "department", "dept", "location", "locationname", "loc", "deviceowner", "devicehostname", "devicetype", "category", "datacenter", "cloudname", "company"] {
+    Ok(env)
+}
+
+/// Fields kept in `unmapped` as the feed wrote them: the envelope's (user and device context)
+/// and the DNS feed's own, in name order, so each lands at the end of the sorted list.
+const DNS_UNMAPPED: [&str; 24] = [
+    "category", "cloudname", "company", "datacenter", "department", "dept", "devicehostname", "deviceowner", "devicetype", "dns_gateway_rule", "dns_gateway_status", "dnsapp", "durationms", "ecs_slot", "error", "loc", "location",
+    "locationname", "recordid", "reqaction", "reqrulelabel", "resaction", "resrulelabel", "restype",
+];
+/// The same for the firewall feed.
+const FW_UNMAPPED: [&str; 22] = [
+    "category", "cloudname", "company", "datacenter", "department", "dept", "destcountry", "devicehostname", "deviceowner", "devicetype", "ipcat", "ipsrulelabel", "loc", "location", "locationname", "nwsvc", "recordid", "stateful",
+    "threatcat", "threatname", "tsip", "tuntype",
+];
+
+fn keep_unmapped(r: &Record, names: &[&'static str], um: &mut Unmapped) {
+    for &k in names {
         if let Some(v) = r.get(k) {
-            env.unmapped.insert(k, v.into());
+            um.insert(k, v.into());
         }
     }
-    Ok(env)
 }
 
 fn action(a: Option<&str>) -> Disposition {
@@ -437,11 +452,7 @@ fn map_dns(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
     d.rule = r.any(&["resrulelabel", "reqrulelabel"]).map(str::to_string);
     d.user = r.any(&["user", "login"]).map(str::to_string);
     d.protocol_num = r.get("protocol").and_then(protocol_number);
-    for k in ["reqaction", "resaction", "reqrulelabel", "resrulelabel", "error", "restype", "dnsapp", "durationms", "ecs_slot", "dns_gateway_rule", "dns_gateway_status"] {
-        if let Some(v) = r.get(k) {
-            d.envelope.unmapped.insert(k, v.into());
-        }
-    }
+    keep_unmapped(r, &DNS_UNMAPPED, &mut d.envelope.unmapped);
     Ok(Event::Dns(d))
 }
 
@@ -477,17 +488,13 @@ fn map_fw(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
     f.user = r.get("user").map(str::to_string);
     f.duration_ms = num(r, "durationms")?.or(num(r, "duration")?.and_then(|s| s.checked_mul(1000)));
     let um = &mut f.envelope.unmapped;
+    keep_unmapped(r, &FW_UNMAPPED, um);
     um.insert("aggregated", aggregate.into());
     if let Some(n) = num(r, "numsessions")? {
         um.insert("numsessions", n.into());
     }
     if let Some(v) = num(r, "avgduration")? {
         um.insert("avgduration_ms", v.into());
-    }
-    for k in ["tuntype", "nwsvc", "ipcat", "destcountry", "threatcat", "threatname", "ipsrulelabel", "stateful", "tsip"] {
-        if let Some(v) = r.get(k) {
-            um.insert(k, v.into());
-        }
     }
     // Addresses can all be `0.0.0.0` (sanitised exports, some tunnel types): the record still
     // carries ports, bytes, user and action, so it is kept rather than rejected.

@@ -172,3 +172,10 @@ fn records_with_more_fields_than_the_name_table_holds_are_still_read() {
     assert_eq!(rec.get("f3"), Some("v3"), "the first of a repeated name, as with the table");
     assert_eq!(rec.get("f70"), None);
 }
+
+#[test]
+fn unmapped_name_lists_are_in_order_so_each_field_appends() {
+    for list in [&DNS_UNMAPPED[..], &FW_UNMAPPED[..]] {
+        assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+    }
+}
