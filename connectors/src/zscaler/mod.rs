@@ -403,14 +403,16 @@ fn keep_unmapped(r: &Record, names: &[&'static str], um: &mut Unmapped) {
 }
 
 fn action(a: Option<&str>) -> Disposition {
-    let a = a.unwrap_or("").to_ascii_lowercase();
-    if a.contains("allow") {
+    // Case-insensitive, without a lower-cased copy (two per DNS record).
+    let a = a.unwrap_or("").as_bytes();
+    let has = |word: &str| a.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word.as_bytes()));
+    if has("allow") {
         Disposition::Allowed
-    } else if a.contains("block") || a.contains("deny") {
+    } else if has("block") || has("deny") {
         Disposition::Blocked
-    } else if a.contains("drop") {
+    } else if has("drop") {
         Disposition::Dropped
-    } else if a.contains("reset") {
+    } else if has("reset") {
         Disposition::Reset
     } else {
         Disposition::Unknown

@@ -179,3 +179,22 @@ fn unmapped_name_lists_are_in_order_so_each_field_appends() {
         assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
     }
 }
+
+#[test]
+fn actions_read_case_insensitively() {
+    for (text, want) in [
+        (Some("Allowed"), Disposition::Allowed),
+        (Some("REQ_ALLOW"), Disposition::Allowed),
+        (Some("RES_BLOCK"), Disposition::Blocked),
+        (Some("Deny"), Disposition::Blocked),
+        (Some("Drop"), Disposition::Dropped),
+        (Some("TCP RESET"), Disposition::Reset),
+        (Some("None"), Disposition::Unknown),
+        (Some("all"), Disposition::Unknown),
+        (Some(""), Disposition::Unknown),
+        (None, Disposition::Unknown),
+        (Some("Blöck allow"), Disposition::Allowed),
+    ] {
+        assert_eq!(action(text), want, "{text:?}");
+    }
+}
