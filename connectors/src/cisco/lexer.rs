@@ -102,8 +102,9 @@ impl<'a> Token<'a> {
 
 /// `ip/port` (port may be an ICMP id).
 pub fn ip_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
-    match s.rsplit_once('/') {
-        Some((ip, port)) => Some((parse_ip(ip)?, Some(port.parse().ok()?))),
+    // The `/` is a few bytes from the end: a scan from there beats a general reverse search.
+    match s.bytes().rposition(|c| c == b'/') {
+        Some(at) => Some((parse_ip(&s[..at])?, Some(s[at + 1..].parse().ok()?))),
         None => Some((parse_ip(s)?, None)),
     }
 }
@@ -111,12 +112,14 @@ pub fn ip_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
 /// `ifc:ip[/port]`; the interface may itself contain `:` (`v1:outside:10.0.0.1/53`) and the
 /// address may be IPv6, so the split is the leftmost `:` after which an address parses.
 pub fn ifc_ip_port(s: &str) -> Option<(&str, IpAddr, Option<u16>)> {
-    for (i, c) in s.char_indices() {
-        if c == ':' {
-            if let Some((ip, port)) = ip_port(&s[i + 1..]) {
-                return Some((&s[..i], ip, port));
-            }
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(k) = b[from..].iter().position(|&c| c == b':') {
+        let i = from + k;
+        if let Some((ip, port)) = ip_port(&s[i + 1..]) {
+            return Some((&s[..i], ip, port));
         }
+        from = i + 1;
     }
     None
 }
