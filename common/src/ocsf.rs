@@ -71,6 +71,7 @@ static FLOW_ACTIVITY: Rendered = Rendered::new();
 static FLOW_TYPE: Rendered = Rendered::new();
 static DNS_ACTIVITY: Rendered = Rendered::new();
 static DNS_TYPE: Rendered = Rendered::new();
+static PROFILES: Rendered = Rendered::new();
 
 fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
@@ -144,7 +145,7 @@ fn enrichments(o: &mut Obj<'_>, env: &Envelope) {
     }
 }
 
-fn metadata(o: &mut Obj<'_>, env: &Envelope, log_name: &str, profiles: &[&str]) {
+fn metadata(o: &mut Obj<'_>, env: &Envelope, log_name: &str, (variant, profiles): (usize, &[&str])) {
     o.obj("metadata", |md| {
         md.opt_str("correlation_uid", env.vendor_event_id.as_deref());
         md.opt_str("event_code", env.event_code.as_deref());
@@ -156,7 +157,7 @@ fn metadata(o: &mut Obj<'_>, env: &Envelope, log_name: &str, profiles: &[&str]) 
             p.str("vendor_name", &env.vendor);
         });
         if !profiles.is_empty() {
-            md.arr("profiles", |a| profiles.iter().for_each(|p| a.str(p)));
+            PROFILES.write(md, variant, |m| m.arr("profiles", |a| profiles.iter().for_each(|p| a.str(p))));
         }
         md.str("tenant_uid", &env.tenant);
         md.str("uid", &env.event_id);
@@ -379,13 +380,14 @@ fn process(m: &mut Obj<'_>, p: &crate::event::ProcessContext) {
     }
 }
 
-fn profiles_for(env: &Envelope, has_user: bool, has_disposition: bool) -> &'static [&'static str] {
+/// The profiles an event declares, and which of the four lists that is (for [`PROFILES`]).
+fn profiles_for(env: &Envelope, has_user: bool, has_disposition: bool) -> (usize, &'static [&'static str]) {
     let host = !env.observer.is_empty() || has_user || env.host.is_some() || env.process.is_some();
     match (host, has_disposition) {
-        (true, true) => &["host", "security_control"],
-        (true, false) => &["host"],
-        (false, true) => &["security_control"],
-        (false, false) => &[],
+        (true, true) => (0, &["host", "security_control"]),
+        (true, false) => (1, &["host"]),
+        (false, true) => (2, &["security_control"]),
+        (false, false) => (3, &[]),
     }
 }
 
@@ -591,6 +593,26 @@ mod tests {
                 assert_eq!((v["activity_name"].as_str(), v["activity_id"].as_u64()), (Some(d.activity.caption()), Some(d.activity.id() as u64)));
                 assert_eq!(v["type_uid"].as_u64(), Some(400300 + d.activity.id() as u64));
                 assert_eq!(v["action"].as_str(), Some(disp.action_caption()));
+            }
+        }
+    }
+
+    #[test]
+    fn profiles_follow_the_event_on_every_pass() {
+        for _ in 0..2 {
+            for (host, disp, want) in [(true, true, vec!["host", "security_control"]), (true, false, vec!["host"]), (false, true, vec!["security_control"]), (false, false, vec![])] {
+                let mut f = fixtures::flow();
+                f.user = None;
+                f.envelope.observer = Default::default();
+                f.envelope.host = None;
+                f.envelope.process = None;
+                if host {
+                    f.envelope.observer.hostname = Some("fw-1".into());
+                }
+                f.disposition = if disp { Disposition::Blocked } else { Disposition::Unknown };
+                let v = to_ocsf(&Event::Flow(f));
+                let got: Vec<&str> = v["metadata"]["profiles"].as_array().map(|a| a.iter().filter_map(|p| p.as_str()).collect()).unwrap_or_default();
+                assert_eq!(got, want, "host {host} disposition {disp}");
             }
         }
     }
