@@ -20,10 +20,13 @@ pub struct Token<'a> {
     pub end: usize,
 }
 
+/// The tokens of one message: on the stack for all but the longest messages.
+pub type Tokens<'a> = smallvec::SmallVec<[Token<'a>; 24]>;
+
 /// Splits `s` into tokens.
-pub fn tokens(s: &str) -> Vec<Token<'_>> {
+pub fn tokens(s: &str) -> Tokens<'_> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(32);
+    let mut out = Tokens::new();
     let mut i = 0;
     while i < b.len() {
         match b[i] {
