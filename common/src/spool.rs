@@ -44,6 +44,12 @@ pub struct Spool {
     max_bytes: u64,
     bytes: AtomicU64,
     next_seq: AtomicU64,
+    /// Sequence numbers are taken and their chunk inserted under this lock, so chunks enter the
+    /// tree in sequence order: a reader that has seen record `n` has seen every record before it
+    /// that will ever be there (see [`Spool::peek_after`]).
+    append_order: std::sync::Mutex<()>,
+    /// One past the last sequence number whose chunk is in the tree.
+    inserted_next: AtomicU64,
     notify: tokio::sync::Notify,
 }
 
@@ -76,7 +82,7 @@ impl Spool {
         // (and so file names in the file sink) derive from them.
         let persisted = meta.get(NEXT_SEQ).map_err(store)?.map(|v| seq_of(&v)).unwrap_or(0);
         let next = after_last.max(persisted);
-        Ok(Spool { name: name.to_string(), db: db.clone(), tree, meta, max_bytes, bytes: AtomicU64::new(bytes), next_seq: AtomicU64::new(next), notify: tokio::sync::Notify::new() })
+        Ok(Spool { name: name.to_string(), db: db.clone(), tree, meta, max_bytes, bytes: AtomicU64::new(bytes), next_seq: AtomicU64::new(next), append_order: std::sync::Mutex::new(()), inserted_next: AtomicU64::new(next), notify: tokio::sync::Notify::new() })
     }
 
     fn err(&self, source: sled::Error) -> SpoolError {
@@ -103,14 +109,19 @@ impl Spool {
         if now + size > self.max_bytes && now > 0 {
             return Err(SpoolError::Full { name: self.name.clone(), bytes: now, max: self.max_bytes });
         }
-        let first = self.next_seq.fetch_add(records.len() as u64, Ordering::SeqCst);
-        // The high-water mark first: sled persists in write order, so the chunk is never
-        // durable without it (a crash in between only leaves a gap in the numbering).
-        self.meta.fetch_and_update(NEXT_SEQ, |old| {
-            let end = first + records.len() as u64;
-            Some(old.map_or(end, |o| seq_of(o).max(end)).to_be_bytes().to_vec())
-        }).map_err(|e| self.err(e))?;
-        self.tree.insert(first.to_be_bytes(), chunk).map_err(|e| self.err(e))?;
+        let first = {
+            let _order = self.append_order.lock().unwrap_or_else(|p| p.into_inner());
+            let first = self.next_seq.fetch_add(records.len() as u64, Ordering::SeqCst);
+            // The high-water mark first: sled persists in write order, so the chunk is never
+            // durable without it (a crash in between only leaves a gap in the numbering).
+            self.meta.fetch_and_update(NEXT_SEQ, |old| {
+                let end = first + records.len() as u64;
+                Some(old.map_or(end, |o| seq_of(o).max(end)).to_be_bytes().to_vec())
+            }).map_err(|e| self.err(e))?;
+            self.tree.insert(first.to_be_bytes(), chunk).map_err(|e| self.err(e))?;
+            self.inserted_next.store(first + records.len() as u64, Ordering::SeqCst);
+            first
+        };
         crate::checkpoint::flush(&self.db).await.map_err(|e| self.err(e))?;
         self.bytes.fetch_add(size, Ordering::SeqCst);
         self.notify.notify_waiters();
@@ -134,6 +145,63 @@ impl Spool {
             out.extend(recs.into_iter().enumerate().map(|(i, r)| (first + i as u64, r)).take(max - out.len()));
         }
         Ok(out)
+    }
+
+    /// Up to `max` records after sequence number `after` (from the oldest when `None`), in
+    /// order. The drain reads ahead of what it has acknowledged with this. A record missing
+    /// below one that is there never comes: chunks enter the tree in sequence order, so a gap is
+    /// a crash's or a failed append's, for good. A chunk that `ack_through` rewrites while this
+    /// reads can show up twice; each record is returned once.
+    pub fn peek_after(&self, after: Option<u64>, max: usize) -> Result<Vec<(u64, SpoolRecord)>, SpoolError> {
+        let Some(after) = after else {
+            return self.peek(max);
+        };
+        let want = after.saturating_add(1);
+        // The chunk holding `want`, if any, starts at or before it.
+        let start = match self.tree.range(..=want.to_be_bytes()).next_back() {
+            Some(kv) => kv.map_err(|e| self.err(e))?.0,
+            None => sled::IVec::from(&want.to_be_bytes()),
+        };
+        let mut out = Vec::new();
+        let mut next = want;
+        for kv in self.tree.range(start..) {
+            if out.len() >= max {
+                break;
+            }
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let first = seq_of(&k);
+            if first + chunk_len(&v).map_err(|why| SpoolError::Corrupt { name: self.name.clone(), seq: first, why })? as u64 <= next {
+                continue;
+            }
+            for (i, r) in self.decode(first, &v)?.into_iter().enumerate() {
+                let seq = first + i as u64;
+                if seq >= next && out.len() < max {
+                    out.push((seq, r));
+                    next = seq + 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether records after `after` may be waiting: a chunk past it is in the tree.
+    fn has_after(&self, after: Option<u64>) -> bool {
+        match after {
+            None => !self.is_empty(),
+            Some(a) => self.inserted_next.load(Ordering::SeqCst) > a.saturating_add(1),
+        }
+    }
+
+    /// Waits until a record after `after` may have been appended (or `timeout` passes).
+    pub async fn wait_after(&self, after: Option<u64>, timeout: std::time::Duration) {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so an append between the two still wakes us.
+        notified.as_mut().enable();
+        if self.has_after(after) {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, notified).await;
     }
 
     /// Removes every record up to and including `seq` (its batch is safe in every sink).
@@ -268,6 +336,46 @@ mod tests {
 
     fn rec(s: &str) -> SpoolRecord {
         SpoolRecord { received_at: Utc::now(), peer: Some("127.0.0.1:5000".into()), line: s.into() }
+    }
+
+    #[tokio::test]
+    async fn reading_ahead_of_acknowledgements() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = reopen(dir.path());
+        let sp = Spool::open(&db, "ahead", 1 << 20).unwrap();
+        sp.append(&[rec("a"), rec("b"), rec("c")]).await.unwrap();
+        sp.append(&[rec("d"), rec("e")]).await.unwrap();
+        let lines = |v: Vec<(u64, SpoolRecord)>| v.into_iter().map(|(s, r)| (s, r.line)).collect::<Vec<_>>();
+        let s = |x: &str| x.to_string();
+        assert_eq!(lines(sp.peek_after(None, 2).unwrap()), [(0, s("a")), (1, s("b"))]);
+        // From inside a chunk, across into the next one, up to `max`.
+        assert_eq!(lines(sp.peek_after(Some(1), 2).unwrap()), [(2, s("c")), (3, s("d"))]);
+        assert_eq!(lines(sp.peek_after(Some(3), 10).unwrap()), [(4, s("e"))]);
+        assert!(sp.peek_after(Some(4), 10).unwrap().is_empty());
+        // Acknowledging part of a chunk rewrites its tail under a new key: reading on is unchanged.
+        sp.ack_through(1).await.unwrap();
+        assert_eq!(lines(sp.peek_after(Some(1), 10).unwrap()), [(2, s("c")), (3, s("d")), (4, s("e"))]);
+        assert_eq!(lines(sp.peek_after(Some(2), 1).unwrap()), [(3, s("d"))]);
+        // Past everything appended, nothing is waiting; an append wakes the reader.
+        let t = std::time::Instant::now();
+        sp.wait_after(Some(4), std::time::Duration::from_millis(300)).await;
+        assert!(t.elapsed() >= std::time::Duration::from_millis(250), "nothing after 4 yet");
+        let t = std::time::Instant::now();
+        sp.wait_after(Some(3), std::time::Duration::from_secs(5)).await;
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "record 4 is there");
+        let sp = std::sync::Arc::new(sp);
+        let appender = {
+            let sp = sp.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                sp.append(&[rec("f")]).await.unwrap();
+            })
+        };
+        let t = std::time::Instant::now();
+        sp.wait_after(Some(4), std::time::Duration::from_secs(10)).await;
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "woken by the append");
+        appender.await.unwrap();
+        assert_eq!(lines(sp.peek_after(Some(4), 10).unwrap()), [(5, s("f"))]);
     }
 
     #[tokio::test]

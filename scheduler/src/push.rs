@@ -14,6 +14,7 @@ use logfetch_common::{Event, Format, LogKind};
 use logfetch_connectors::push::PushObserver;
 use logfetch_connectors::{ParseContext, ParseOutcome, RecordParser};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::batch::build_batches;
 use crate::metrics::Metrics;
@@ -150,23 +151,74 @@ impl RecentIds {
     }
 }
 
+/// One spool window, parsed and encoded, waiting for its sinks.
+struct Window {
+    first_seq: u64,
+    last_seq: u64,
+    kinds: Vec<KindBatches>,
+    rejects: Vec<(u64, String, String)>,
+    skipped: u64,
+    duplicates: u64,
+}
+
+/// A window's events of one kind, as batches.
+struct KindBatches {
+    kind: LogKind,
+    batches: Vec<crate::batch::Batch>,
+    events: usize,
+    /// The DNS events, kept for hunting once they are delivered (empty without a hunter).
+    hunt: Vec<Event>,
+}
+
 /// Drains the spool until cancelled; on cancellation, what is already spooled stays for the next
 /// start (it is durable), so shutdown never waits on a slow sink.
+///
+/// Two tasks: one reads the spool ahead of what is acknowledged and parses and encodes the next
+/// window while the other delivers the current one and then acknowledges it. At most one
+/// window waits between them, so the spool, not memory, holds the backlog.
 #[allow(clippy::too_many_arguments)]
 pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordParser>, ctx: ParseContext, sinks: Vec<Arc<dyn Sink>>, metrics: Arc<Metrics>, cancel: CancellationToken) -> Result<(), SpoolError> {
-    let mut recent = RecentIds::new(200_000);
+    let plan = Arc::new(plan);
     let mut formats: Vec<Format> = sinks.iter().map(|s| s.format()).collect();
     formats.sort();
     formats.dedup();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Window>(1);
+    let prepare = tokio::spawn(prepare_windows(plan.clone(), spool.clone(), parser, ctx, formats.clone(), metrics.clone(), cancel.clone(), tx).in_current_span());
+    let delivered = deliver_windows(&plan, &spool, &sinks, &formats, &metrics, &cancel, &mut rx).await;
+    // The preparing task ends once its next send finds the channel closed, or on cancellation.
+    drop(rx);
+    let prepared = match prepare.await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Ok(()),
+    };
+    delivered.and(prepared)
+}
+
+/// Reads, parses and encodes windows of the spool in order and hands them on.
+#[allow(clippy::too_many_arguments)]
+async fn prepare_windows(
+    plan: Arc<DrainPlan>,
+    spool: Arc<Spool>,
+    parser: Box<dyn RecordParser>,
+    ctx: ParseContext,
+    formats: Vec<Format>,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+    tx: tokio::sync::mpsc::Sender<Window>,
+) -> Result<(), SpoolError> {
+    let mut recent = RecentIds::new(200_000);
+    // The last sequence number handed on (`None`: nothing yet, start at the oldest record).
+    let mut cursor: Option<u64> = None;
     loop {
         if cancel.is_cancelled() {
             return Ok(());
         }
         metrics.stream(&plan.tenant, "push", |s| s.spool_bytes = spool.bytes());
-        let recs = spool.peek(plan.batch_max_events)?;
+        let recs = spool.peek_after(cursor, plan.batch_max_events)?;
         let Some((_, oldest)) = recs.first() else {
             tokio::select! {
-                _ = spool.wait(Duration::from_secs(1)) => {}
+                _ = spool.wait_after(cursor, Duration::from_secs(1)) => {}
                 _ = cancel.cancelled() => return Ok(()),
             }
             continue;
@@ -207,56 +259,207 @@ pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordPar
                 ParseOutcome::Rejected { reason } => rejects.push((*seq, reason, r.line.clone())),
             }
         }
-        if let Err(e) = write_rejects(&plan, &rejects) {
-            tracing::error!(tenant = %plan.tenant, error = %e, "cannot write the rejects file; the records stay spooled");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+        let (a, b) = (first_seq.to_string(), last_seq.to_string());
+        let kinds = by_kind
+            .into_iter()
+            .map(|(kind, events)| {
+                let batches = build_batches(&plan.tenant, kind, &[&plan.tenant, kind.as_str(), "spool", &a, &b], &events, &formats, plan.batch_max_events, plan.batch_max_bytes);
+                let hunt = if kind == LogKind::Dns && plan.hunter.is_some() { events.clone() } else { Vec::new() };
+                KindBatches { kind, batches, events: events.len(), hunt }
+            })
+            .collect();
+        cursor = Some(last_seq);
+        if tx.send(Window { first_seq, last_seq, kinds, rejects, skipped, duplicates }).await.is_err() {
+            return Ok(());
         }
-        let mut delivered = true;
-        for (kind, events) in &by_kind {
-            let (a, b) = (first_seq.to_string(), last_seq.to_string());
-            let batches = build_batches(&plan.tenant, *kind, &[&plan.tenant, kind.as_str(), "spool", &a, &b], events, &formats, plan.batch_max_events, plan.batch_max_bytes);
-            for batch in &batches {
-                // Push data has nowhere else to wait: retry until the sink recovers or we stop.
-                if let Err(e) = deliver_to_all(&sinks, batch, &metrics, None, &cancel).await {
-                    tracing::error!(tenant = %plan.tenant, error = %e, "delivery stopped; records stay in the spool");
-                    delivered = false;
-                    break;
-                }
+    }
+}
+
+/// Delivers each window to every sink, then removes it from the spool. A window is never
+/// parsed twice: its event ids are already in the replay window, so a second parse would drop
+/// them all as replays. What cannot be written yet is retried as it is.
+async fn deliver_windows(
+    plan: &DrainPlan,
+    spool: &Spool,
+    sinks: &[Arc<dyn Sink>],
+    formats: &[Format],
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+    rx: &mut tokio::sync::mpsc::Receiver<Window>,
+) -> Result<(), SpoolError> {
+    let mut pause = Duration::from_secs(1);
+    // Waits before a retry; `false` once cancelled.
+    let wait = |d: Duration| async move {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = cancel.cancelled() => false,
+        }
+    };
+    while let Some(w) = rx.recv().await {
+        while let Err(e) = write_rejects(plan, &w.rejects) {
+            tracing::error!(tenant = %plan.tenant, error = %e, "cannot write the rejects file; the records stay spooled and the write is retried");
+            if !wait(pause).await {
+                return Ok(());
             }
-            if !delivered {
-                break;
-            }
-            metrics.stream(&plan.tenant, kind.as_str(), |s| s.events_emitted += events.len() as u64);
-            if let (LogKind::Dns, Some(h)) = (kind, &plan.hunter) {
-                let findings = h.lock().unwrap_or_else(|e| e.into_inner()).observe_events(events);
-                if let Some(fb) = crate::batch::findings_batch(&plan.tenant, &[&plan.tenant, "spool", &a, &b], &findings, &formats) {
-                    if let Err(e) = deliver_to_all(&sinks, &fb, &metrics, None, &cancel).await {
-                        tracing::error!(tenant = %plan.tenant, error = %e, "findings delivery stopped; records stay in the spool");
-                        delivered = false;
-                        break;
+        }
+        let (a, b) = (w.first_seq.to_string(), w.last_seq.to_string());
+        for k in &w.kinds {
+            for batch in &k.batches {
+                // Push data has nowhere else to wait: retry until the sink takes it or we stop.
+                while let Err(e) = deliver_to_all(sinks, batch, metrics, None, cancel).await {
+                    if cancel.is_cancelled() {
+                        return Ok(());
                     }
+                    tracing::error!(tenant = %plan.tenant, error = %e, "a sink refused the batch; the records stay spooled and it is retried");
+                    if !wait(pause).await {
+                        return Ok(());
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(60));
+                }
+                pause = Duration::from_secs(1);
+            }
+            metrics.stream(&plan.tenant, k.kind.as_str(), |s| s.events_emitted += k.events as u64);
+            if let (LogKind::Dns, Some(h)) = (k.kind, &plan.hunter) {
+                let findings = h.lock().unwrap_or_else(|e| e.into_inner()).observe_events(&k.hunt);
+                if let Some(fb) = crate::batch::findings_batch(&plan.tenant, &[&plan.tenant, "spool", &a, &b], &findings, formats) {
+                    while let Err(e) = deliver_to_all(sinks, &fb, metrics, None, cancel).await {
+                        if cancel.is_cancelled() {
+                            return Ok(());
+                        }
+                        tracing::error!(tenant = %plan.tenant, error = %e, "a sink refused the findings; the records stay spooled and it is retried");
+                        if !wait(pause).await {
+                            return Ok(());
+                        }
+                        pause = (pause * 2).min(Duration::from_secs(60));
+                    }
+                    pause = Duration::from_secs(1);
                     metrics.stream(&plan.tenant, "finding", |s| s.events_emitted += findings.len() as u64);
                 }
             }
         }
-        if !delivered {
-            continue;
-        }
-        spool.ack_through(last_seq).await?;
+        spool.ack_through(w.last_seq).await?;
         metrics.stream(&plan.tenant, "push", |s| {
-            s.records_rejected += rejects.len() as u64;
-            s.records_skipped += skipped;
-            s.duplicates_dropped += duplicates;
+            s.records_rejected += w.rejects.len() as u64;
+            s.records_skipped += w.skipped;
+            s.duplicates_dropped += w.duplicates;
             s.spool_bytes = spool.bytes();
             s.last_run_end = Some(Utc::now());
         });
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ASA: &str = "<166>Jun  5 08:00:00 fw-1 : %ASA-6-302013: Built inbound TCP connection";
+
+    fn asa_line(i: u32) -> String {
+        format!("{ASA} {i} for outside:198.51.100.{}/{} (198.51.100.7/4000) to inside:10.0.0.5/443 (10.0.0.5/443)", i % 250, 1024 + i)
+    }
+
+    fn spool_record(line: String) -> logfetch_common::spool::SpoolRecord {
+        logfetch_common::spool::SpoolRecord { received_at: Utc::now(), peer: None, line }
+    }
+
+    fn delivered_lines(root: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for entry in walk(root) {
+            if entry.extension().is_some_and(|e| e == "ndjson") {
+                out.extend(std::fs::read_to_string(&entry).unwrap().lines().map(str::to_string));
+            }
+        }
+        out
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Windows are read ahead of what is acknowledged, and a window that cannot be finished yet
+    /// (here: its rejects file cannot be written) is retried as it is. It used to be parsed
+    /// again, and the replay window then took every event for a replay: delivered nothing, yet
+    /// acknowledged the records.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn windows_are_delivered_in_order_and_a_stuck_window_is_retried_not_reparsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let spool = Arc::new(Spool::open(&db, "asa", 64 << 20).unwrap());
+        // A file where the rejects directory should be: creating it fails until it is removed.
+        let rejects_dir = dir.path().join("rejects");
+        std::fs::write(&rejects_dir, b"in the way").unwrap();
+        let out = dir.path().join("out");
+        let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(crate::sink::file::FileSink::new("files", out.clone(), Format::Ocsf, false))];
+        let plan = DrainPlan {
+            tenant: "t1".into(),
+            kinds: vec![LogKind::Flow, LogKind::Dns],
+            batch_max_events: 100,
+            batch_max_bytes: 1 << 20,
+            flush_interval: Duration::from_millis(50),
+            rejects_dir: rejects_dir.clone(),
+            enricher: None,
+            hunter: None,
+        };
+        let mut lines: Vec<String> = (0..250).map(asa_line).collect();
+        lines.insert(120, "not a firewall line".into());
+        for chunk in lines.chunks(37) {
+            spool.append(&chunk.iter().cloned().map(spool_record).collect::<Vec<_>>()).await.unwrap();
+        }
+        let metrics = Arc::new(Metrics::default());
+        let cancel = CancellationToken::new();
+        let parser = logfetch_connectors::registry::parser_for("cisco").unwrap();
+        let ctx = ParseContext::new("t1", chrono_tz::UTC);
+        let task = tokio::spawn(drain(plan, spool.clone(), parser, ctx, sinks, metrics.clone(), cancel.clone()));
+        let wait_for = |want: usize| {
+            let out = out.clone();
+            async move {
+                for _ in 0..200 {
+                    if delivered_lines(&out).len() >= want {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("{} of {want} events delivered", delivered_lines(&out).len());
+            }
+        };
+        // The first window (records 0..=99) has no rejects and goes out; the second holds the
+        // bad line and waits for its rejects file.
+        wait_for(100).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(delivered_lines(&out).len(), 100, "the window with the reject waits");
+        assert_eq!(spool.peek(1000).unwrap().len(), 151, "and stays spooled");
+        std::fs::remove_file(&rejects_dir).unwrap();
+        wait_for(250).await;
+        for _ in 0..100 {
+            if spool.peek(1).unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(spool.peek(1).unwrap().is_empty(), "everything delivered is acknowledged");
+        cancel.cancel();
+        task.await.unwrap().unwrap();
+        let got = delivered_lines(&out);
+        assert_eq!(got.len(), 250, "every event once");
+        let mut conn_ids: Vec<u64> = got.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["connection_info"]["uid"].as_str().unwrap().parse().unwrap()).collect();
+        conn_ids.sort();
+        assert_eq!(conn_ids, (0..250).collect::<Vec<u64>>());
+        let rejects = std::fs::read_to_string(rejects_dir.join("tenant=t1/kind=push.ndjson")).unwrap();
+        assert_eq!(rejects.lines().count(), 1);
+        assert!(rejects.contains("not a firewall line") && rejects.contains("\"spool_seq\":120"), "{rejects}");
+        let push = metrics.streams()[&("t1".to_string(), "push".to_string())].clone();
+        assert_eq!((push.records_rejected, push.duplicates_dropped), (1, 0));
+    }
 
     #[test]
     fn recent_ids_drop_replays_within_the_window() {
