@@ -40,7 +40,7 @@ fn write_escaped(buf: &mut Vec<u8>, b: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     if n >= 16 && std::is_x86_feature_detected!("ssse3") {
         // SAFETY: the CPU has SSSE3, checked on the line above.
-        (i, o) = unsafe { ssse3::escape_blocks(buf, b, o) };
+        (i, o) = unsafe { simd::escape_blocks(buf, b, o) };
     }
     while i + 8 <= n {
         let w: [u8; 8] = b[i..i + 8].try_into().expect("8 bytes");
@@ -52,7 +52,7 @@ fn write_escaped(buf: &mut Vec<u8>, b: &[u8]) {
             continue;
         }
         // The lowest flagged byte is exact (see `escape_mask`).
-        let k = (m.trailing_zeros() / 8) as usize;
+        let k = crate::text::word::first(m);
         o = escape_at(buf, o + k, b[i + k]);
         i += k + 1;
     }
@@ -68,11 +68,12 @@ fn write_escaped(buf: &mut Vec<u8>, b: &[u8]) {
     buf.truncate(o + 1);
 }
 
-/// The 16-bytes-at-a-time escaping of [`write_escaped`] on x86-64 CPUs with SSSE3 (nearly all):
-/// no branch per quote. Raw JSON has a quote every few bytes, so the scalar loop's data-dependent
-/// branches and its chain from one escape to the next cost more than the copying itself.
+/// 16 bytes at a time on x86-64: the escape check (SSE2, every x86-64 CPU) and the escaping of
+/// [`write_escaped`] (SSSE3, nearly all), with no branch per quote. Raw JSON has a quote every few
+/// bytes, so the scalar loop's data-dependent branches and its chain from one escape to the next
+/// cost more than the copying itself.
 #[cfg(target_arch = "x86_64")]
-mod ssse3 {
+mod simd {
     use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_shuffle_epi8, _mm_srli_si128, _mm_storeu_si128};
 
     /// For each 8-bit mask of the bytes to escape in an 8-byte half block: the `pshufb` control
@@ -105,21 +106,29 @@ mod ssse3 {
         t
     };
 
-    /// Whether any byte of `b` (16 bytes or more) must be escaped, 16 bytes at a time. Only
-    /// SSE2, which every x86-64 CPU has; the last block overlaps the one before it.
+    /// The 16 bytes at `b[at..]`, and their escape classes as byte masks: control characters
+    /// (the bytes equal to their unsigned minimum with 0x1f), and `"` or `\\` (the bytes escaped
+    /// as a backslash and themselves).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn classes(b: &[u8], at: usize) -> (__m128i, __m128i, __m128i) {
+        let block = &b[at..at + 16];
+        // SAFETY: `block` is 16 readable bytes; the load has no alignment requirement.
+        let x = unsafe { _mm_loadu_si128(block.as_ptr().cast::<__m128i>()) };
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+        let quoted = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8)), _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8)));
+        (x, control, quoted)
+    }
+
+    /// Whether any byte of `b` (16 bytes or more) must be escaped, 16 bytes at a time; the last
+    /// block overlaps the one before it.
     #[inline]
     #[target_feature(enable = "sse2")]
     pub(super) fn any_escape(b: &[u8]) -> bool {
         use std::arch::x86_64::_mm_setzero_si128;
-        let quote = _mm_set1_epi8(b'"' as i8);
-        let backslash = _mm_set1_epi8(b'\\' as i8);
-        let below_space = _mm_set1_epi8(0x1f);
         let special = |at: usize| {
-            let block = &b[at..at + 16];
-            // SAFETY: `block` is 16 readable bytes; the load has no alignment requirement.
-            let x = unsafe { _mm_loadu_si128(block.as_ptr().cast::<__m128i>()) };
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(x, below_space), x);
-            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)), control)
+            let (_, control, quoted) = classes(b, at);
+            _mm_or_si128(control, quoted)
         };
         let mut acc = _mm_setzero_si128();
         let mut i = 0;
@@ -143,18 +152,11 @@ mod ssse3 {
     /// take the longer forms.
     #[target_feature(enable = "ssse3")]
     pub(super) fn escape_blocks(buf: &mut Vec<u8>, b: &[u8], mut o: usize) -> (usize, usize) {
-        let quote = _mm_set1_epi8(b'"' as i8);
-        let backslash = _mm_set1_epi8(b'\\' as i8);
-        let below_space = _mm_set1_epi8(0x1f);
         let mut i = 0;
         while i + 16 <= b.len() {
-            let src = &b[i..i + 16];
-            // SAFETY: `src` is 16 readable bytes; the load has no alignment requirement.
-            let x = unsafe { _mm_loadu_si128(src.as_ptr().cast::<__m128i>()) };
-            // Bytes <= 0x1f are those equal to their minimum with 0x1f (unsigned).
-            let control = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(x, below_space), x));
-            if control != 0 {
-                for &c in src {
+            let (x, control, quoted) = classes(b, i);
+            if _mm_movemask_epi8(control) != 0 {
+                for &c in &b[i..i + 16] {
                     if super::must_escape(c) {
                         o = super::escape_at(buf, o, c);
                     } else {
@@ -165,7 +167,7 @@ mod ssse3 {
                 i += 16;
                 continue;
             }
-            let esc = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash))) as usize;
+            let esc = _mm_movemask_epi8(quoted) as usize;
             for (half, m) in [(x, esc & 0xff), (_mm_srli_si128::<8>(x), esc >> 8)] {
                 // SAFETY: the tables are 16 bytes each; the store goes to 16 bytes of `buf`
                 // (bounds-checked by the slice). Room: at most two output bytes per input byte
@@ -221,17 +223,14 @@ fn escape_at(buf: &mut Vec<u8>, o: usize, c: u8) -> usize {
 }
 
 /// One bit (the high bit of the byte) per byte of `x` (little-endian) that JSON must escape:
-/// below 0x20, `"` or `\\`. Bits above the lowest one can be false alarms (a borrow carries into
-/// the next byte), but the lowest set bit always marks the first such byte exactly.
+/// below 0x20, `"` or `\\`; the lowest set bit is exact (see [`crate::text::word`]).
 #[inline]
 fn escape_mask(x: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    use crate::text::word::{HI, LO, eq_mask};
     // Bytes >= 0x80 are UTF-8 lead/continuation bytes and never need escaping: `& !x` masks them
     // out of the "less than 0x20" test.
     let lt = x.wrapping_sub(LO * 0x20) & !x & HI;
-    lt | has_zero(x ^ (LO * b'"' as u64)) | has_zero(x ^ (LO * b'\\' as u64))
+    lt | eq_mask(x, b'"') | eq_mask(x, b'\\')
 }
 
 /// Whether `b` holds a byte JSON must escape (`"`, `\\` or a control character), checked eight
@@ -246,7 +245,7 @@ fn needs_escape(b: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if n >= 16 {
         // SAFETY: SSE2 is part of every x86-64 CPU (the target's baseline).
-        return unsafe { ssse3::any_escape(b) };
+        return unsafe { simd::any_escape(b) };
     }
     let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
     let mut i = 0;
@@ -422,13 +421,19 @@ impl<'a> Obj<'a> {
         self.first
     }
 
+    /// The comma before every member but the first.
     #[inline(always)]
-    fn key(&mut self, k: &str) {
-        debug_assert!(!k.bytes().any(must_escape), "keys are plain names");
+    fn sep(&mut self) {
         if !self.first {
             self.buf.push(b',');
         }
         self.first = false;
+    }
+
+    #[inline(always)]
+    fn key(&mut self, k: &str) {
+        debug_assert!(!k.bytes().any(must_escape), "keys are plain names");
+        self.sep();
         self.buf.push(b'"');
         self.buf.extend_from_slice(k.as_bytes());
         self.buf.extend_from_slice(b"\":");
@@ -474,23 +479,16 @@ impl<'a> Obj<'a> {
     #[inline]
     pub fn members(&mut self, run: &'static str) {
         debug_assert!(serde_json::from_str::<serde_json::Value>(&format!("{{{run}}}")).is_ok(), "members must be valid JSON: {run}");
-        if !self.first {
-            self.buf.push(b',');
-        }
-        self.first = false;
-        self.buf.extend_from_slice(run.as_bytes());
+        self.rendered_members(run);
     }
 
     /// Members rendered earlier by this writer (no check: they were written through it).
+    #[inline]
     pub(crate) fn rendered_members(&mut self, run: &str) {
-        if run.is_empty() {
-            return;
+        if !run.is_empty() {
+            self.sep();
+            self.buf.extend_from_slice(run.as_bytes());
         }
-        if !self.first {
-            self.buf.push(b',');
-        }
-        self.first = false;
-        self.buf.extend_from_slice(run.as_bytes());
     }
 
     #[inline(always)]
@@ -594,10 +592,7 @@ impl<'a> Obj<'a> {
 
     /// Like [`Obj::value`] for a key that is not `'static` (escaped).
     pub fn dyn_value(&mut self, k: &str, v: &serde_json::Value) {
-        if !self.first {
-            self.buf.push(b',');
-        }
-        self.first = false;
+        self.sep();
         write_str(self.buf, k);
         self.buf.push(b':');
         write_value(self.buf, v);
@@ -657,6 +652,16 @@ pub fn to_value(f: impl FnOnce(&mut Obj<'_>)) -> serde_json::Value {
 mod tests {
     use super::*;
 
+    /// A small deterministic generator (xorshift) for the randomised tests.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     #[test]
     fn strings_escape_like_serde_json() {
         let all_controls: String = (0u8..0x20).map(char::from).collect();
@@ -686,13 +691,7 @@ mod tests {
     fn escaping_after_existing_output_and_with_every_byte_special() {
         // Random strings, a third of their characters special, appended after what the buffer
         // already holds: the output is sized ahead and trimmed, so neither end may be disturbed.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let alphabet = ['"', '\\', '\n', '\u{0}', '\u{1f}', '\u{7f}', 'é', '€', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
         // Without control characters every 16-byte block takes the SIMD path (on x86-64); with
         // them, blocks alternate between it and the byte-by-byte one.
@@ -746,13 +745,7 @@ mod tests {
 
     #[test]
     fn integers_and_addresses_print_like_std() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let mut u = vec![0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, u64::MAX, u64::MAX - 1, i64::MAX as u64];
         u.extend((0..20).flat_map(|p| [10u64.pow(p) - 1, 10u64.pow(p), 10u64.pow(p) + 1]));
         u.extend((0..2000).map(|_| next() >> (next() % 64)));

@@ -132,19 +132,14 @@ impl Spool {
         decode_chunk(v).map_err(|why| SpoolError::Corrupt { name: self.name.clone(), seq: first, why })
     }
 
+    /// The number of records in the chunk stored under `first`, without decoding them.
+    fn count(&self, first: u64, v: &[u8]) -> Result<u64, SpoolError> {
+        chunk_len(v).map(|n| n as u64).map_err(|why| SpoolError::Corrupt { name: self.name.clone(), seq: first, why })
+    }
+
     /// Up to `max` records in order, oldest first, with their sequence numbers.
     pub fn peek(&self, max: usize) -> Result<Vec<(u64, SpoolRecord)>, SpoolError> {
-        let mut out = Vec::new();
-        for kv in self.tree.iter() {
-            if out.len() >= max {
-                break;
-            }
-            let (k, v) = kv.map_err(|e| self.err(e))?;
-            let first = seq_of(&k);
-            let recs = self.decode(first, &v)?;
-            out.extend(recs.into_iter().enumerate().map(|(i, r)| (first + i as u64, r)).take(max - out.len()));
-        }
-        Ok(out)
+        self.peek_after(None, max)
     }
 
     /// Up to `max` records after sequence number `after` (from the oldest when `None`), in
@@ -153,24 +148,20 @@ impl Spool {
     /// a crash's or a failed append's, for good. A chunk that `ack_through` rewrites while this
     /// reads can show up twice; each record is returned once.
     pub fn peek_after(&self, after: Option<u64>, max: usize) -> Result<Vec<(u64, SpoolRecord)>, SpoolError> {
-        let Some(after) = after else {
-            return self.peek(max);
-        };
-        let want = after.saturating_add(1);
-        // The chunk holding `want`, if any, starts at or before it.
-        let start = match self.tree.range(..=want.to_be_bytes()).next_back() {
+        let mut next = after.map_or(0, |a| a.saturating_add(1));
+        // The chunk holding `next`, if any, starts at or before it.
+        let start = match self.tree.range(..=next.to_be_bytes()).next_back() {
             Some(kv) => kv.map_err(|e| self.err(e))?.0,
-            None => sled::IVec::from(&want.to_be_bytes()),
+            None => sled::IVec::from(&next.to_be_bytes()),
         };
         let mut out = Vec::new();
-        let mut next = want;
         for kv in self.tree.range(start..) {
             if out.len() >= max {
                 break;
             }
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let first = seq_of(&k);
-            if first + chunk_len(&v).map_err(|why| SpoolError::Corrupt { name: self.name.clone(), seq: first, why })? as u64 <= next {
+            if first + self.count(first, &v)? <= next {
                 continue;
             }
             for (i, r) in self.decode(first, &v)?.into_iter().enumerate() {
@@ -215,8 +206,7 @@ impl Spool {
             freed += v.len() as u64;
             batch.remove(k);
             // Only a chunk that straddles `seq` is decoded; for the rest its count is enough.
-            let count = chunk_len(&v).map_err(|why| SpoolError::Corrupt { name: self.name.clone(), seq: first, why })?;
-            let last = first + count as u64 - 1;
+            let last = first + self.count(first, &v)? - 1;
             if last > seq {
                 // Keep the records after `seq` under the first sequence number they still hold.
                 let recs = self.decode(first, &v)?;
@@ -229,14 +219,6 @@ impl Spool {
         crate::checkpoint::flush(&self.db).await.map_err(|e| self.err(e))?;
         self.bytes.fetch_sub(freed.saturating_sub(added).min(self.bytes()), Ordering::SeqCst);
         Ok(())
-    }
-
-    /// Waits until something is appended (or `timeout` passes).
-    pub async fn wait(&self, timeout: std::time::Duration) {
-        if !self.is_empty() {
-            return;
-        }
-        let _ = tokio::time::timeout(timeout, self.notify.notified()).await;
     }
 }
 

@@ -69,6 +69,28 @@ pub fn ascii_lower(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// `a == b` for the short names of field tables, without a `memcmp` call: a word at a time,
 /// the last word overlapping the one before it.
+/// Eight bytes as one little-endian word, with `mask` giving the high bit of each byte equal to
+/// `b`. Bits above the lowest set one can be false alarms (a borrow carries into the next byte),
+/// but the lowest set bit always marks the first such byte exactly, and so does the lowest bit of
+/// a union of such masks: enough to find the first of several bytes a word at a time.
+pub mod word {
+    pub const LO: u64 = 0x0101_0101_0101_0101;
+    pub const HI: u64 = 0x8080_8080_8080_8080;
+
+    /// The high bit of each byte of `x` equal to `b` (the lowest set bit exact, see above).
+    #[inline(always)]
+    pub fn eq_mask(x: u64, b: u8) -> u64 {
+        let y = x ^ (LO * b as u64);
+        y.wrapping_sub(LO) & !y & HI
+    }
+
+    /// The byte index (0..8) of a mask's lowest set bit.
+    #[inline(always)]
+    pub fn first(mask: u64) -> usize {
+        (mask.trailing_zeros() / 8) as usize
+    }
+}
+
 #[inline(always)]
 pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();

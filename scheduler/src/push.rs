@@ -264,8 +264,9 @@ async fn prepare_windows(
             .into_iter()
             .map(|(kind, events)| {
                 let batches = build_batches(&plan.tenant, kind, &[&plan.tenant, kind.as_str(), "spool", &a, &b], &events, &formats, plan.batch_max_events, plan.batch_max_bytes);
-                let hunt = if kind == LogKind::Dns && plan.hunter.is_some() { events.clone() } else { Vec::new() };
-                KindBatches { kind, batches, events: events.len(), hunt }
+                let count = events.len();
+                let hunt = if kind == LogKind::Dns && plan.hunter.is_some() { events } else { Vec::new() };
+                KindBatches { kind, batches, events: count, hunt }
             })
             .collect();
         cursor = Some(last_seq);
@@ -273,6 +274,31 @@ async fn prepare_windows(
             return Ok(());
         }
     }
+}
+
+/// Sleeps `d`; `false` when cancelled first.
+async fn pause(d: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = cancel.cancelled() => false,
+    }
+}
+
+/// Delivers `batch` to every sink, retrying until they all take it (back-off from 1 s, doubling
+/// to 60 s): push data has nowhere else to wait. `false` when cancelled first.
+async fn deliver_until_taken(plan: &DrainPlan, sinks: &[Arc<dyn Sink>], batch: &crate::batch::Batch, metrics: &Metrics, cancel: &CancellationToken) -> bool {
+    let mut wait = Duration::from_secs(1);
+    while let Err(e) = deliver_to_all(sinks, batch, metrics, None, cancel).await {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        tracing::error!(tenant = %plan.tenant, stream = %batch.kind, error = %e, "a sink refused the batch; the records stay spooled and it is retried");
+        if !pause(wait, cancel).await {
+            return false;
+        }
+        wait = (wait * 2).min(Duration::from_secs(60));
+    }
+    true
 }
 
 /// Delivers each window to every sink, then removes it from the spool. A window is never
@@ -287,52 +313,27 @@ async fn deliver_windows(
     cancel: &CancellationToken,
     rx: &mut tokio::sync::mpsc::Receiver<Window>,
 ) -> Result<(), SpoolError> {
-    let mut pause = Duration::from_secs(1);
-    // Waits before a retry; `false` once cancelled.
-    let wait = |d: Duration| async move {
-        tokio::select! {
-            _ = tokio::time::sleep(d) => true,
-            _ = cancel.cancelled() => false,
-        }
-    };
     while let Some(w) = rx.recv().await {
         while let Err(e) = write_rejects(plan, &w.rejects) {
             tracing::error!(tenant = %plan.tenant, error = %e, "cannot write the rejects file; the records stay spooled and the write is retried");
-            if !wait(pause).await {
+            if !pause(Duration::from_secs(1), cancel).await {
                 return Ok(());
             }
         }
         let (a, b) = (w.first_seq.to_string(), w.last_seq.to_string());
         for k in &w.kinds {
             for batch in &k.batches {
-                // Push data has nowhere else to wait: retry until the sink takes it or we stop.
-                while let Err(e) = deliver_to_all(sinks, batch, metrics, None, cancel).await {
-                    if cancel.is_cancelled() {
-                        return Ok(());
-                    }
-                    tracing::error!(tenant = %plan.tenant, error = %e, "a sink refused the batch; the records stay spooled and it is retried");
-                    if !wait(pause).await {
-                        return Ok(());
-                    }
-                    pause = (pause * 2).min(Duration::from_secs(60));
+                if !deliver_until_taken(plan, sinks, batch, metrics, cancel).await {
+                    return Ok(());
                 }
-                pause = Duration::from_secs(1);
             }
             metrics.stream(&plan.tenant, k.kind.as_str(), |s| s.events_emitted += k.events as u64);
             if let (LogKind::Dns, Some(h)) = (k.kind, &plan.hunter) {
                 let findings = h.lock().unwrap_or_else(|e| e.into_inner()).observe_events(&k.hunt);
                 if let Some(fb) = crate::batch::findings_batch(&plan.tenant, &[&plan.tenant, "spool", &a, &b], &findings, formats) {
-                    while let Err(e) = deliver_to_all(sinks, &fb, metrics, None, cancel).await {
-                        if cancel.is_cancelled() {
-                            return Ok(());
-                        }
-                        tracing::error!(tenant = %plan.tenant, error = %e, "a sink refused the findings; the records stay spooled and it is retried");
-                        if !wait(pause).await {
-                            return Ok(());
-                        }
-                        pause = (pause * 2).min(Duration::from_secs(60));
+                    if !deliver_until_taken(plan, sinks, &fb, metrics, cancel).await {
+                        return Ok(());
                     }
-                    pause = Duration::from_secs(1);
                     metrics.stream(&plan.tenant, "finding", |s| s.events_emitted += findings.len() as u64);
                 }
             }

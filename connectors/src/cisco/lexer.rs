@@ -66,16 +66,13 @@ pub fn tokens(s: &str) -> Tokens<'_> {
 /// a time (ASA bodies are mostly words of 5 to 25 bytes).
 #[inline]
 fn word_end(b: &[u8], mut j: usize) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each zero byte; bits above the lowest one can be false alarms, but the
-    // lowest set bit of each mask, and so of their union, is exact.
-    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    use logfetch_common::text::word::{eq_mask, first};
     while let Some(w) = b.get(j..j + 8) {
         let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-        let m = zero(x ^ (LO * b' ' as u64)) | zero(x ^ (LO * b'\t' as u64)) | zero(x ^ (LO * b'(' as u64));
+        // The lowest bit of the union is exact (see `word`): the first delimiter.
+        let m = eq_mask(x, b' ') | eq_mask(x, b'\t') | eq_mask(x, b'(');
         if m != 0 {
-            return j + (m.trailing_zeros() / 8) as usize;
+            return j + first(m);
         }
         j += 8;
     }
