@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use logfetch_common::{Event, Format, LogKind};
@@ -22,14 +23,24 @@ pub struct Batch {
     pub event_ids: Vec<String>,
     /// Event times in order (Unix milliseconds), for sinks that index by time (HEC).
     pub event_times: Vec<i64>,
-    /// NDJSON per format, encoded once.
-    pub encoded: BTreeMap<Format, Vec<u8>>,
+    /// NDJSON per format, encoded once and shared: a sink that hands the bytes to another
+    /// thread (the file sink's writer) takes a reference, not a copy of megabytes.
+    pub encoded: BTreeMap<Format, Arc<Vec<u8>>>,
 }
 
 impl Batch {
     pub fn bytes(&self, format: Format) -> &[u8] {
-        self.encoded.get(&format).map(Vec::as_slice).unwrap_or(&[])
+        self.encoded.get(&format).map_or(&[], |b| b.as_slice())
     }
+
+    /// The encoded bytes of `format`, shared (empty when the batch was not encoded in it).
+    pub fn shared_bytes(&self, format: Format) -> Arc<Vec<u8>> {
+        self.encoded.get(&format).cloned().unwrap_or_default()
+    }
+}
+
+fn share(encoded: BTreeMap<Format, Vec<u8>>) -> BTreeMap<Format, Arc<Vec<u8>>> {
+    encoded.into_iter().map(|(f, b)| (f, Arc::new(b))).collect()
 }
 
 /// A stable batch id from what identifies the page and the chunk within it.
@@ -75,7 +86,7 @@ pub fn build_batches(
             events: end - start,
             event_ids: std::mem::take(ids),
             event_times: std::mem::take(times),
-            encoded: std::mem::replace(encoded, formats.iter().map(|f| (*f, Vec::new())).collect()),
+            encoded: share(std::mem::replace(encoded, formats.iter().map(|f| (*f, Vec::new())).collect())),
         });
     };
     for (i, ev) in events.iter().enumerate() {
@@ -132,7 +143,7 @@ pub fn findings_batch(tenant: &str, id_parts: &[&str], findings: &[crate::hunt::
         events: findings.len(),
         event_ids: ids,
         event_times: findings.iter().map(|f| f.time).collect(),
-        encoded,
+        encoded: share(encoded),
     })
 }
 

@@ -170,48 +170,58 @@ struct KindBatches {
     hunt: Vec<Event>,
 }
 
+/// A window's records, parsed, waiting to be encoded.
+struct Parsed {
+    first_seq: u64,
+    last_seq: u64,
+    by_kind: BTreeMap<LogKind, Vec<Event>>,
+    rejects: Vec<(u64, String, String)>,
+    skipped: u64,
+    duplicates: u64,
+}
+
 /// Drains the spool until cancelled; on cancellation, what is already spooled stays for the next
 /// start (it is durable), so shutdown never waits on a slow sink.
 ///
-/// Two tasks: one reads the spool ahead of what is acknowledged and parses and encodes the next
-/// window while the other delivers the current one and then acknowledges it. At most one
-/// window waits between them, so the spool, not memory, holds the backlog.
+/// Three tasks in a pipeline: one reads the spool ahead of what is acknowledged and parses the
+/// next window (in order: a parser may remember earlier records, as the Cisco one remembers
+/// connections), one encodes the window before it into batches, and one delivers the window
+/// before that and then acknowledges it. At most one window waits between two of them, so the
+/// spool, not memory, holds the backlog.
 #[allow(clippy::too_many_arguments)]
 pub async fn drain(plan: DrainPlan, spool: Arc<Spool>, parser: Box<dyn RecordParser>, ctx: ParseContext, sinks: Vec<Arc<dyn Sink>>, metrics: Arc<Metrics>, cancel: CancellationToken) -> Result<(), SpoolError> {
     let plan = Arc::new(plan);
     let mut formats: Vec<Format> = sinks.iter().map(|s| s.format()).collect();
     formats.sort();
     formats.dedup();
+    let (parsed_tx, parsed_rx) = tokio::sync::mpsc::channel::<Parsed>(1);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Window>(1);
-    let prepare = tokio::spawn(prepare_windows(plan.clone(), spool.clone(), parser, ctx, formats.clone(), metrics.clone(), cancel.clone(), tx).in_current_span());
+    let prepare = tokio::spawn(parse_windows(plan.clone(), spool.clone(), parser, ctx, metrics.clone(), cancel.clone(), parsed_tx).in_current_span());
+    let encode = tokio::spawn(encode_windows(plan.clone(), formats.clone(), parsed_rx, tx).in_current_span());
     let delivered = deliver_windows(&plan, &spool, &sinks, &formats, &metrics, &cancel, &mut rx).await;
-    // The preparing task ends once its next send finds the channel closed, or on cancellation.
+    // The other tasks end once they find their channel closed, or on cancellation.
     drop(rx);
+    let rethrow = |e: tokio::task::JoinError| if e.is_panic() { std::panic::resume_unwind(e.into_panic()) };
+    if let Err(e) = encode.await {
+        rethrow(e);
+    }
     let prepared = match prepare.await {
         Ok(r) => r,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Ok(()),
+        Err(e) => {
+            rethrow(e);
+            Ok(())
+        }
     };
     delivered.and(prepared)
 }
 
-/// Reads, parses and encodes windows of the spool in order and hands them on.
-#[allow(clippy::too_many_arguments)]
-async fn prepare_windows(
-    plan: Arc<DrainPlan>,
-    spool: Arc<Spool>,
-    parser: Box<dyn RecordParser>,
-    ctx: ParseContext,
-    formats: Vec<Format>,
-    metrics: Arc<Metrics>,
-    cancel: CancellationToken,
-    tx: tokio::sync::mpsc::Sender<Window>,
-) -> Result<(), SpoolError> {
+/// Reads and parses windows of the spool in order and hands them on.
+async fn parse_windows(plan: Arc<DrainPlan>, spool: Arc<Spool>, parser: Box<dyn RecordParser>, ctx: ParseContext, metrics: Arc<Metrics>, cancel: CancellationToken, tx: tokio::sync::mpsc::Sender<Parsed>) -> Result<(), SpoolError> {
     let mut recent = RecentIds::new(200_000);
     // The last sequence number handed on (`None`: nothing yet, start at the oldest record).
     let mut cursor: Option<u64> = None;
     loop {
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || tx.is_closed() {
             return Ok(());
         }
         metrics.stream(&plan.tenant, "push", |s| s.spool_bytes = spool.bytes());
@@ -259,8 +269,20 @@ async fn prepare_windows(
                 ParseOutcome::Rejected { reason } => rejects.push((*seq, reason, r.line.clone())),
             }
         }
-        let (a, b) = (first_seq.to_string(), last_seq.to_string());
-        let kinds = by_kind
+        drop(recs);
+        cursor = Some(last_seq);
+        if tx.send(Parsed { first_seq, last_seq, by_kind, rejects, skipped, duplicates }).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Encodes parsed windows into batches, in order, and hands them on.
+async fn encode_windows(plan: Arc<DrainPlan>, formats: Vec<Format>, mut rx: tokio::sync::mpsc::Receiver<Parsed>, tx: tokio::sync::mpsc::Sender<Window>) {
+    while let Some(p) = rx.recv().await {
+        let (a, b) = (p.first_seq.to_string(), p.last_seq.to_string());
+        let kinds = p
+            .by_kind
             .into_iter()
             .map(|(kind, events)| {
                 let batches = build_batches(&plan.tenant, kind, &[&plan.tenant, kind.as_str(), "spool", &a, &b], &events, &formats, plan.batch_max_events, plan.batch_max_bytes);
@@ -269,9 +291,9 @@ async fn prepare_windows(
                 KindBatches { kind, batches, events: count, hunt }
             })
             .collect();
-        cursor = Some(last_seq);
-        if tx.send(Window { first_seq, last_seq, kinds, rejects, skipped, duplicates }).await.is_err() {
-            return Ok(());
+        let w = Window { first_seq: p.first_seq, last_seq: p.last_seq, kinds, rejects: p.rejects, skipped: p.skipped, duplicates: p.duplicates };
+        if tx.send(w).await.is_err() {
+            return;
         }
     }
 }

@@ -77,7 +77,7 @@ impl Sink for FileSink {
     fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             let path = self.path_for(batch);
-            let bytes = batch.bytes(self.format).to_vec();
+            let bytes = batch.shared_bytes(self.format);
             let gzip = self.gzip;
             let chain = self.hash_chain;
             let p2 = path.clone();
