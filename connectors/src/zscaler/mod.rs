@@ -295,6 +295,145 @@ impl<'de> serde::Deserialize<'de> for JsonRecord<'de> {
     }
 }
 
+/// The usual NSS JSON line, read without serde in one pass over the bytes: string members
+/// without escapes or control characters, canonical unsigned integers, `true`, `false`, `null`,
+/// and one nested `event` object of those at the top level. Gives `None` for anything else
+/// (escapes, other numbers, arrays, other nesting, any syntax error): the line is then read by
+/// `serde_json`, which words the errors. Where it answers, the answer is serde's (a test
+/// compares the two on mutated lines).
+fn read_plain_json(t: &str) -> Option<JsonRecord<'_>> {
+    let b = t.as_bytes();
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None };
+    let mut i = 1;
+    plain_members(t, &mut i, &mut r.fields, Some((&mut r.event, &mut r.sourcetype)))?;
+    skip_ws(b, &mut i);
+    (i == b.len()).then_some(r)
+}
+
+fn skip_ws(b: &[u8], i: &mut usize) {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(*i) {
+        *i += 1;
+    }
+}
+
+type TopLevel<'r, 'a> = (&'r mut Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>, &'r mut Option<Cow<'a, str>>);
+
+/// The members of an object whose `{` is behind `*i`, through its `}`. `top` is the top level's
+/// `event` and `sourcetype`; nested objects (other than the top level's `event`) give `None`.
+fn plain_members<'a>(t: &'a str, i: &mut usize, out: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>, mut top: Option<TopLevel<'_, 'a>>) -> Option<()> {
+    let b = t.as_bytes();
+    skip_ws(b, i);
+    if b.get(*i) == Some(&b'}') {
+        *i += 1;
+        return Some(());
+    }
+    loop {
+        skip_ws(b, i);
+        let key = plain_string(t, i)?;
+        skip_ws(b, i);
+        if b.get(*i) != Some(&b':') {
+            return None;
+        }
+        *i += 1;
+        skip_ws(b, i);
+        let value: Option<&'a str> = match *b.get(*i)? {
+            b'"' => Some(plain_string(t, i)?),
+            b'{' if key == "event" && top.is_some() => {
+                *i += 1;
+                let mut ev = Vec::with_capacity(24);
+                plain_members(t, i, &mut ev, None)?;
+                if let Some((event, _)) = top.as_mut() {
+                    **event = Some(ev);
+                }
+                None
+            }
+            b'0'..=b'9' => {
+                let start = *i;
+                while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                    *i += 1;
+                }
+                // Serde reads the number and writes it again: the same text only for these.
+                let digits = &t[start..*i];
+                if (digits.len() > 1 && digits.starts_with('0')) || digits.len() > 19 || matches!(b.get(*i), Some(b'.' | b'e' | b'E')) {
+                    return None;
+                }
+                Some(digits)
+            }
+            b't' if b[*i..].starts_with(b"true") => {
+                *i += 4;
+                Some("true")
+            }
+            b'f' if b[*i..].starts_with(b"false") => {
+                *i += 5;
+                Some("false")
+            }
+            b'n' if b[*i..].starts_with(b"null") => {
+                *i += 4;
+                None
+            }
+            _ => return None,
+        };
+        if let Some(v) = value {
+            match top.as_mut() {
+                // A top-level `event` that is not an object is left out, as serde's reading does.
+                Some(_) if key == "event" => {}
+                Some((_, sourcetype)) => {
+                    if key == "sourcetype" {
+                        **sourcetype = Some(Cow::Borrowed(v));
+                    }
+                    out.push((Cow::Borrowed(key), Cow::Borrowed(v)));
+                }
+                None => out.push((Cow::Borrowed(key), Cow::Borrowed(v))),
+            }
+        }
+        skip_ws(b, i);
+        match b.get(*i)? {
+            b',' => *i += 1,
+            b'}' => {
+                *i += 1;
+                return Some(());
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Where the string that `s` starts (after its opening quote) ends: the position of its closing
+/// quote, or `None` when an escape or a control character comes first, or no quote at all. Eight
+/// bytes at a time: quotes, backslashes and bytes below 0x20 in one mask, whose lowest set bit
+/// is exact.
+fn plain_len(s: &[u8]) -> Option<usize> {
+    use logfetch_common::text::word::{HI, LO, eq_mask, first};
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        let x = u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+        let m = eq_mask(x, b'"') | eq_mask(x, b'\\') | (x.wrapping_sub(LO * 0x20) & !x & HI);
+        if m != 0 {
+            let at = i + first(m);
+            return (s[at] == b'"').then_some(at);
+        }
+        i += 8;
+    }
+    let at = i + s[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (s[at] == b'"').then_some(at)
+}
+
+/// A string whose `"` is at `*i`, without escapes or control characters; `*i` moves past it.
+fn plain_string<'a>(t: &'a str, i: &mut usize) -> Option<&'a str> {
+    let b = t.as_bytes();
+    if b.get(*i) != Some(&b'"') {
+        return None;
+    }
+    let start = *i + 1;
+    let len = plain_len(&b[start..])?;
+    *i = start + len + 1;
+    // Both ends are ASCII quotes, so this is a whole-character slice of `t`.
+    Some(&t[start..start + len])
+}
+
 fn from_json(r: JsonRecord<'_>) -> (Option<Feed>, Record<'_>) {
     let feed = match r.sourcetype.as_deref() {
         Some(s) if s.contains("dns") => Some(Feed::Dns),
@@ -322,7 +461,10 @@ fn guess_feed(r: &Record) -> Option<Feed> {
 pub fn read(line: &str) -> Result<(Feed, Record<'_>), String> {
     let t = line.trim();
     let (feed, rec) = if t.starts_with('{') {
-        let r: JsonRecord<'_> = serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?;
+        let r: JsonRecord<'_> = match read_plain_json(t) {
+            Some(r) => r,
+            None => serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?,
+        };
         from_json(r)
     } else if t.contains('\t') && t.split('\t').next().is_some_and(|f| !f.contains('=')) {
         let cols = logfetch_common::text::split_delimited(t, '\t');
