@@ -130,10 +130,10 @@ fn percent_decoding_and_placeholders() {
 
 #[test]
 fn placeholders_are_recognised_padded_or_not() {
-    for v in ["", "None", "NA", "N/A", "Unknown", "NotFound", "Not available", "0.0.0.0", "  Not available   ", "\tNone\t", "   "] {
+    for v in ["", "None", "NA", "N/A", "Unknown", "NotFound", "Not available", "0.0.0.0", "  Not available   ", "\tNone\t", "   ", "\u{a0}None\u{3000}", "\u{2003}"] {
         assert!(is_placeholder(v), "{v:?}");
     }
-    for v in ["Not available yet", "none", "0.0.0.1", "Unknown-Host", "login.fourth.app", " Engineering Team "] {
+    for v in ["Not available yet", "none", "0.0.0.1", "Unknown-Host", "login.fourth.app", " Engineering Team ", "é", "Nonе", "\u{a0}x"] {
         assert!(!is_placeholder(v), "{v:?}");
     }
 }
