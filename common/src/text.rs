@@ -91,6 +91,17 @@ pub mod word {
     }
 }
 
+/// `s.trim()`, answered at once for the usual field that starts and ends with a visible ASCII
+/// character (nothing to trim); anything else is trimmed as `str::trim` does.
+#[inline]
+pub fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [f, .., l] if f.is_ascii_graphic() && l.is_ascii_graphic() => s,
+        [c] if c.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 #[inline(always)]
 pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -199,6 +210,13 @@ impl<const SLOTS: usize> NameTable<SLOTS> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trim_agrees_with_str_trim() {
+        for s in ["", " ", "a", " a", "a ", "\ta\n", "ab", "a b", "\u{a0}x", "x\u{3000}", "é", "\u{1}a", "a\u{1}", "  pan  ", "443", "\u{2003}\u{2003}"] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
 
     #[test]
     fn parse_ip_answers_like_std() {

@@ -24,7 +24,7 @@ pub(crate) use col;
 pub trait Fields {
     fn raw(&self, c: Col) -> Option<&str>;
     fn get(&self, c: Col) -> Option<&str> {
-        self.raw(c).map(str::trim).filter(|v| !v.is_empty())
+        self.raw(c).map(logfetch_common::text::trim).filter(|v| !v.is_empty())
     }
 }
 
