@@ -96,13 +96,28 @@ fn envelope<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext, salt: 
     if !ctx.keep_raw {
         env.raw = None;
     }
-    for k in [col!("vsys"), col!("category"), col!("repeatcnt"), col!("action_source"), col!("dg_hier_level_1"), col!("logset"), col!("flags"), col!("rule_uuid"), col!("srcloc"), col!("dstloc"), col!("seqno")] {
+    for k in ENVELOPE_UNMAPPED {
         if let Some(v) = f.get(k) {
             env.unmapped.insert(k.name, v.into());
         }
     }
     Ok(env)
 }
+
+/// Fields every record keeps in `unmapped`, in name order, so each insert appends.
+const ENVELOPE_UNMAPPED: [Col; 11] = [
+    col!("action_source"),
+    col!("category"),
+    col!("dg_hier_level_1"),
+    col!("dstloc"),
+    col!("flags"),
+    col!("logset"),
+    col!("repeatcnt"),
+    col!("rule_uuid"),
+    col!("seqno"),
+    col!("srcloc"),
+    col!("vsys"),
+];
 
 fn disposition(action: Option<&str>) -> Disposition {
     match action.map(ascii_lower).as_deref() {
@@ -268,5 +283,10 @@ mod tests {
         assert_eq!(dns_domain_in_threat_name("Malware DNS Query (bad.example.org)(1234)"), Some(("bad.example.org", Some(1234))));
         assert_eq!(dns_domain_in_threat_name("PDF Exploit Evasion Found(34805)"), None);
         assert_eq!(dns_domain_in_threat_name("(9999)"), None);
+    }
+
+    #[test]
+    fn envelope_unmapped_names_are_in_order_so_each_field_appends() {
+        assert!(ENVELOPE_UNMAPPED.windows(2).all(|w| w[0].name < w[1].name));
     }
 }
