@@ -102,6 +102,17 @@ pub fn trim(s: &str) -> &str {
     }
 }
 
+/// A small deterministic generator (xorshift) for the randomised tests of this and the other
+/// crates: the same seed gives the same sequence on every run.
+pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 #[inline(always)]
 pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();

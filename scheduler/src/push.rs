@@ -153,9 +153,14 @@ impl RecentIds {
 
 /// One spool window, parsed and encoded, waiting for its sinks.
 struct Window {
+    info: WindowInfo,
+    kinds: Vec<KindBatches>,
+}
+
+/// What parsing a window found besides its events; handed on unchanged to the delivering task.
+struct WindowInfo {
     first_seq: u64,
     last_seq: u64,
-    kinds: Vec<KindBatches>,
     rejects: Vec<(u64, String, String)>,
     skipped: u64,
     duplicates: u64,
@@ -172,12 +177,8 @@ struct KindBatches {
 
 /// A window's records, parsed, waiting to be encoded.
 struct Parsed {
-    first_seq: u64,
-    last_seq: u64,
+    info: WindowInfo,
     by_kind: BTreeMap<LogKind, Vec<Event>>,
-    rejects: Vec<(u64, String, String)>,
-    skipped: u64,
-    duplicates: u64,
 }
 
 /// Drains the spool until cancelled; on cancellation, what is already spooled stays for the next
@@ -271,7 +272,7 @@ async fn parse_windows(plan: Arc<DrainPlan>, spool: Arc<Spool>, parser: Box<dyn 
         }
         drop(recs);
         cursor = Some(last_seq);
-        if tx.send(Parsed { first_seq, last_seq, by_kind, rejects, skipped, duplicates }).await.is_err() {
+        if tx.send(Parsed { info: WindowInfo { first_seq, last_seq, rejects, skipped, duplicates }, by_kind }).await.is_err() {
             return Ok(());
         }
     }
@@ -280,7 +281,7 @@ async fn parse_windows(plan: Arc<DrainPlan>, spool: Arc<Spool>, parser: Box<dyn 
 /// Encodes parsed windows into batches, in order, and hands them on.
 async fn encode_windows(plan: Arc<DrainPlan>, formats: Vec<Format>, mut rx: tokio::sync::mpsc::Receiver<Parsed>, tx: tokio::sync::mpsc::Sender<Window>) {
     while let Some(p) = rx.recv().await {
-        let (a, b) = (p.first_seq.to_string(), p.last_seq.to_string());
+        let (a, b) = (p.info.first_seq.to_string(), p.info.last_seq.to_string());
         let kinds = p
             .by_kind
             .into_iter()
@@ -291,8 +292,7 @@ async fn encode_windows(plan: Arc<DrainPlan>, formats: Vec<Format>, mut rx: toki
                 KindBatches { kind, batches, events: count, hunt }
             })
             .collect();
-        let w = Window { first_seq: p.first_seq, last_seq: p.last_seq, kinds, rejects: p.rejects, skipped: p.skipped, duplicates: p.duplicates };
-        if tx.send(w).await.is_err() {
+        if tx.send(Window { info: p.info, kinds }).await.is_err() {
             return;
         }
     }
@@ -336,13 +336,13 @@ async fn deliver_windows(
     rx: &mut tokio::sync::mpsc::Receiver<Window>,
 ) -> Result<(), SpoolError> {
     while let Some(w) = rx.recv().await {
-        while let Err(e) = write_rejects(plan, &w.rejects) {
+        while let Err(e) = write_rejects(plan, &w.info.rejects) {
             tracing::error!(tenant = %plan.tenant, error = %e, "cannot write the rejects file; the records stay spooled and the write is retried");
             if !pause(Duration::from_secs(1), cancel).await {
                 return Ok(());
             }
         }
-        let (a, b) = (w.first_seq.to_string(), w.last_seq.to_string());
+        let (a, b) = (w.info.first_seq.to_string(), w.info.last_seq.to_string());
         for k in &w.kinds {
             for batch in &k.batches {
                 if !deliver_until_taken(plan, sinks, batch, metrics, cancel).await {
@@ -360,11 +360,11 @@ async fn deliver_windows(
                 }
             }
         }
-        spool.ack_through(w.last_seq).await?;
+        spool.ack_through(w.info.last_seq).await?;
         metrics.stream(&plan.tenant, "push", |s| {
-            s.records_rejected += w.rejects.len() as u64;
-            s.records_skipped += w.skipped;
-            s.duplicates_dropped += w.duplicates;
+            s.records_rejected += w.info.rejects.len() as u64;
+            s.records_skipped += w.info.skipped;
+            s.duplicates_dropped += w.info.duplicates;
             s.spool_bytes = spool.bytes();
             s.last_run_end = Some(Utc::now());
         });

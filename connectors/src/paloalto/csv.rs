@@ -210,13 +210,7 @@ mod tests {
         // Rows built from the bytes that matter (and their SWAR neighbours `-` = `,` ^ 1 and
         // `z` = `{` ^ 1), at every length up to 40 so each lands on both sides of a word edge.
         const PIECES: &[&str] = &[",", ",", ",", "{", "}", "\"", "\"\"", "-", "z", "a", "é", "0x40", "ab,cd"];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = logfetch_common::text::xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..200_000 {
             let mut row = String::new();
             let len = next() % 40;

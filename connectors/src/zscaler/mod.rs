@@ -84,15 +84,10 @@ fn decode_value(v: Cow<'_, str>) -> Cow<'_, str> {
 
 /// Placeholder values the feeds write for "nothing".
 pub fn is_placeholder(v: &str) -> bool {
-    // Most values are longer than the longest placeholder and not padded: answer without trimming.
-    let b = v.as_bytes();
-    let bare = |c: u8| c.is_ascii() && !c.is_ascii_whitespace();
-    let (Some(&first), Some(&last)) = (b.first(), b.last()) else { return true };
-    if bare(first) && bare(last) {
-        // Nothing to trim (an ASCII, non-blank byte at either end).
-        return b.len() <= 13 && matches!(v, "None" | "NA" | "N/A" | "Unknown" | "NotFound" | "Not available" | "0.0.0.0");
-    }
-    matches!(v.trim(), "" | "None" | "NA" | "N/A" | "Unknown" | "NotFound" | "Not available" | "0.0.0.0")
+    // Most values are not padded (`text::trim` then does nothing) and longer than the longest
+    // placeholder.
+    let v = logfetch_common::text::trim(v);
+    v.len() <= 13 && matches!(v, "" | "None" | "NA" | "N/A" | "Unknown" | "NotFound" | "Not available" | "0.0.0.0")
 }
 
 /// A record's fields by the Elastic / template key names, values decoded.
@@ -405,26 +400,6 @@ fn plain_members<'a>(t: &'a str, i: &mut usize, out: &mut Vec<(Cow<'a, str>, Cow
     }
 }
 
-/// Where the string that `s` starts (after its opening quote) ends: the position of its closing
-/// quote, or `None` when an escape or a control character comes first, or no quote at all. Eight
-/// bytes at a time: quotes, backslashes and bytes below 0x20 in one mask, whose lowest set bit
-/// is exact.
-fn plain_len(s: &[u8]) -> Option<usize> {
-    use logfetch_common::text::word::{HI, LO, eq_mask, first};
-    let mut i = 0;
-    while i + 8 <= s.len() {
-        let x = u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
-        let m = eq_mask(x, b'"') | eq_mask(x, b'\\') | (x.wrapping_sub(LO * 0x20) & !x & HI);
-        if m != 0 {
-            let at = i + first(m);
-            return (s[at] == b'"').then_some(at);
-        }
-        i += 8;
-    }
-    let at = i + s[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-    (s[at] == b'"').then_some(at)
-}
-
 /// A string whose `"` is at `*i`, without escapes or control characters; `*i` moves past it.
 fn plain_string<'a>(t: &'a str, i: &mut usize) -> Option<&'a str> {
     let b = t.as_bytes();
@@ -432,7 +407,9 @@ fn plain_string<'a>(t: &'a str, i: &mut usize) -> Option<&'a str> {
         return None;
     }
     let start = *i + 1;
-    let len = plain_len(&b[start..])?;
+    // The first byte JSON would escape must be the closing quote: no escapes, no control
+    // characters.
+    let len = logfetch_common::json::first_escape(&b[start..]).filter(|&at| b[start + at] == b'"')?;
     *i = start + len + 1;
     // Both ends are ASCII quotes, so this is a whole-character slice of `t`.
     Some(&t[start..start + len])
