@@ -67,8 +67,6 @@ pub fn ascii_lower(s: &str) -> std::borrow::Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) { std::borrow::Cow::Owned(s.to_ascii_lowercase()) } else { std::borrow::Cow::Borrowed(s) }
 }
 
-/// `a == b` for the short names of field tables, without a `memcmp` call: a word at a time,
-/// the last word overlapping the one before it.
 /// Eight bytes as one little-endian word, with `mask` giving the high bit of each byte equal to
 /// `b`. Bits above the lowest set one can be false alarms (a borrow carries into the next byte),
 /// but the lowest set bit always marks the first such byte exactly, and so does the lowest bit of
@@ -88,6 +86,40 @@ pub mod word {
     #[inline(always)]
     pub fn first(mask: u64) -> usize {
         (mask.trailing_zeros() / 8) as usize
+    }
+}
+
+/// Where the 64 bytes of `block` equal `x` (first mask) and `y` (second): bit k is byte k.
+/// Exact in every bit, so a mask can be walked from its lowest bit to find each such byte.
+/// SSE2 (part of every x86-64) compares 16 bytes at once; elsewhere a byte loop.
+#[inline(always)]
+pub fn eq_masks64(block: &[u8; 64], x: u8, y: u8) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "sse2")]
+        fn sse2(block: &[u8; 64], x: u8, y: u8) -> (u64, u64) {
+            use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+            let (vx, vy) = (_mm_set1_epi8(x as i8), _mm_set1_epi8(y as i8));
+            let (mut mx, mut my) = (0u64, 0u64);
+            for (k, part) in block.chunks_exact(16).enumerate() {
+                // SAFETY: `part` is 16 readable bytes; the load has no alignment requirement.
+                let v = unsafe { _mm_loadu_si128(part.as_ptr().cast::<__m128i>()) };
+                mx |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, vx)) as u16 as u64) << (16 * k);
+                my |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, vy)) as u16 as u64) << (16 * k);
+            }
+            (mx, my)
+        }
+        // SAFETY: SSE2 is part of the x86-64 baseline, so every x86-64 CPU has it.
+        unsafe { sse2(block, x, y) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let (mut mx, mut my) = (0u64, 0u64);
+        for (k, &c) in block.iter().enumerate() {
+            mx |= ((c == x) as u64) << k;
+            my |= ((c == y) as u64) << k;
+        }
+        (mx, my)
     }
 }
 
@@ -113,6 +145,8 @@ pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
+/// `a == b` for the short names of field tables, without a `memcmp` call: a word at a time,
+/// the last word overlapping the one before it.
 #[inline(always)]
 pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -221,6 +255,23 @@ impl<const SLOTS: usize> NameTable<SLOTS> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eq_masks64_marks_exactly_the_equal_bytes() {
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        for _ in 0..20_000 {
+            let mut block = [0u8; 64];
+            // Mostly the bytes compared and their neighbours, so every bit position is hit both ways.
+            for c in block.iter_mut() {
+                *c = [b',', b'{', b'-', b'z', b'+', 0, 0xff, b'a'][(next() % 8) as usize];
+            }
+            let (commas, braces) = eq_masks64(&block, b',', b'{');
+            for (k, &c) in block.iter().enumerate() {
+                assert_eq!(commas >> k & 1 == 1, c == b',', "byte {k} of {block:?}");
+                assert_eq!(braces >> k & 1 == 1, c == b'{', "byte {k} of {block:?}");
+            }
+        }
+    }
 
     #[test]
     fn trim_agrees_with_str_trim() {
