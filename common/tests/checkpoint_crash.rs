@@ -63,6 +63,17 @@ fn last_acknowledged_checkpoint_survives_sigkill() {
         // SIGKILL: no destructors, no flush.
         unsafe { libc_kill(child.id() as i32, 9) };
         let _ = child.wait();
+        // The child kept committing until the kill landed: every `ACK` it printed before dying is
+        // still in the pipe, and the last of them is the last acknowledged commit.
+        for line in lines.map_while(Result::ok) {
+            if let Some(n) = line.strip_prefix("ACK ") {
+                // Each `ACK` line goes out in one write below PIPE_BUF, so none is cut short;
+                // `max` keeps the count honest even if one were.
+                if let Ok(n) = n.trim().parse::<u64>() {
+                    last_ack = last_ack.max(Some(n));
+                }
+            }
+        }
         let acked = last_ack.expect("child acknowledged nothing");
         let store = SledCheckpointStore::open(dir.path()).unwrap();
         let (value, _) = load::<u64>(&store, "tenant-a", "flow").unwrap().expect("checkpoint lost");
