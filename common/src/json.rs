@@ -106,18 +106,42 @@ mod simd {
         t
     };
 
-    /// The 16 bytes at `b[at..]`, and their escape classes as byte masks: control characters
-    /// (the bytes equal to their unsigned minimum with 0x1f), and `"` or `\\` (the bytes escaped
-    /// as a backslash and themselves).
+    /// The control characters of `x` as a byte mask: the bytes equal to their unsigned minimum
+    /// with 0x1f.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn control(x: __m128i) -> __m128i {
+        _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x)
+    }
+
+    /// The 16 bytes at `b[at..]`, and their escape classes as byte masks: control characters,
+    /// and `"` or `\\` (the bytes escaped as a backslash and themselves).
     #[inline]
     #[target_feature(enable = "sse2")]
     fn classes(b: &[u8], at: usize) -> (__m128i, __m128i, __m128i) {
         let block = &b[at..at + 16];
         // SAFETY: `block` is 16 readable bytes; the load has no alignment requirement.
         let x = unsafe { _mm_loadu_si128(block.as_ptr().cast::<__m128i>()) };
-        let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+        let control = control(x);
         let quoted = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8)), _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8)));
         (x, control, quoted)
+    }
+
+    /// [`super::block_masks`] 16 bytes at a time.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn block_masks(block: &[u8; 64], extra: u8) -> super::BlockMasks {
+        let mut m = super::BlockMasks { quote: 0, escape: 0, extra: 0 };
+        let (quote, slash, want) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8), _mm_set1_epi8(extra as i8));
+        for (k, part) in block.chunks_exact(16).enumerate() {
+            // SAFETY: `part` is 16 readable bytes; the load has no alignment requirement.
+            let v = unsafe { _mm_loadu_si128(part.as_ptr().cast::<__m128i>()) };
+            let bits = |x: __m128i| (_mm_movemask_epi8(x) as u16 as u64) << (16 * k);
+            m.quote |= bits(_mm_cmpeq_epi8(v, quote));
+            m.escape |= bits(_mm_or_si128(_mm_cmpeq_epi8(v, slash), control(v)));
+            m.extra |= bits(_mm_cmpeq_epi8(v, want));
+        }
+        m
     }
 
     /// Whether any byte of `b` (16 bytes or more) must be escaped, 16 bytes at a time; the last
@@ -233,18 +257,34 @@ fn escape_mask(x: u64) -> u64 {
     lt | eq_mask(x, b'"') | eq_mask(x, b'\\')
 }
 
-/// The position of the first byte JSON must escape (`"`, `\\` or a control character), eight
-/// bytes at a time; `None` when there is none.
-pub fn first_escape(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i + 8 <= b.len() {
-        let m = escape_mask(u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes")));
-        if m != 0 {
-            return Some(i + crate::text::word::first(m));
+/// Bit masks of one 64-byte block for a one-pass JSON reader; bit k stands for byte k.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockMasks {
+    /// `"`.
+    pub quote: u64,
+    /// `\\` or a control character: a byte that cannot stand as it is inside a JSON string.
+    pub escape: u64,
+    /// The byte the caller asked for (the Zscaler reader's `%`).
+    pub extra: u64,
+}
+
+/// [`BlockMasks`] of `block`, exact in every bit, so a mask can be walked from its lowest bit.
+/// SSE2 (part of every x86-64) classifies 16 bytes at once; elsewhere a byte loop.
+#[inline(always)]
+pub fn block_masks(block: &[u8; 64], extra: u8) -> BlockMasks {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of the x86-64 baseline, so every x86-64 CPU has it.
+    return unsafe { simd::block_masks(block, extra) };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut m = BlockMasks { quote: 0, escape: 0, extra: 0 };
+        for (k, &c) in block.iter().enumerate() {
+            m.quote |= ((c == b'"') as u64) << k;
+            m.escape |= ((c == b'\\' || c < 0x20) as u64) << k;
+            m.extra |= ((c == extra) as u64) << k;
         }
-        i += 8;
+        m
     }
-    b[i..].iter().position(|&c| must_escape(c)).map(|k| i + k)
 }
 
 /// Whether `b` holds a byte JSON must escape (`"`, `\\` or a control character), checked eight
@@ -668,17 +708,22 @@ mod tests {
 
     use crate::text::xorshift;
 
-    /// The word-at-a-time search agrees with a byte loop, at every length and for every byte
-    /// class (quote, backslash, control characters, DEL, multi-byte UTF-8, plain).
+    /// Every bit of the block masks agrees with a byte loop, for every byte class (quote,
+    /// backslash, control characters, DEL, multi-byte UTF-8, the extra byte, plain).
     #[test]
-    fn first_escape_agrees_with_a_byte_loop() {
-        let bytes: &[u8] = b"ab\"\\\x00\x1f\x20\x7f\xc3\xa9z";
+    fn block_masks_agree_with_a_byte_loop() {
+        let bytes: &[u8] = b"ab\"\\\x00\x1f\x20\x7f\xc3\xa9z%";
         let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
-        for _ in 0..20_000 {
-            let x = next();
-            let n = (x % 40) as usize;
-            let s: Vec<u8> = (0..n).map(|k| bytes[((x >> (k % 50)) as usize + k * 7) % bytes.len()]).collect();
-            assert_eq!(first_escape(&s), s.iter().position(|&c| must_escape(c)), "{s:?}");
+        for _ in 0..5_000 {
+            let mut block = [0u8; 64];
+            for c in &mut block {
+                *c = bytes[(next() % bytes.len() as u64) as usize];
+            }
+            let want = |f: &dyn Fn(u8) -> bool| block.iter().enumerate().fold(0u64, |m, (k, &c)| m | (f(c) as u64) << k);
+            let got = block_masks(&block, b'%');
+            assert_eq!(got.quote, want(&|c| c == b'"'), "{block:?}");
+            assert_eq!(got.escape, want(&|c| must_escape(c) && c != b'"'), "{block:?}");
+            assert_eq!(got.extra, want(&|c| c == b'%'), "{block:?}");
         }
     }
 

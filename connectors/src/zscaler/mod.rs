@@ -133,6 +133,8 @@ struct JsonRecord<'a> {
     sourcetype: Option<Cow<'a, str>>,
     fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     event: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+    /// Whether the values are percent-decoded already (the plain reader does it as it reads).
+    decoded: bool,
 }
 
 /// One JSON value as text, or `None` for objects, arrays and null.
@@ -271,7 +273,7 @@ impl<'de> serde::Deserialize<'de> for JsonRecord<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<JsonRecord<'de>, A::Error> {
-                let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None };
+                let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None, decoded: false };
                 while let Some(Key(k)) = a.next_key::<Key<'de>>()? {
                     if k == "event" {
                         match a.next_value::<Fields<'de>>()? {
@@ -294,125 +296,200 @@ impl<'de> serde::Deserialize<'de> for JsonRecord<'de> {
     }
 }
 
-/// The usual NSS JSON line, read without serde in one pass over the bytes: string members
-/// without escapes or control characters, canonical unsigned integers, `true`, `false`, `null`,
-/// and one nested `event` object of those at the top level. Gives `None` for anything else
-/// (escapes, other numbers, arrays, other nesting, any syntax error): the line is then read by
-/// `serde_json`, which words the errors. Where it answers, the answer is serde's (a test
-/// compares the two on mutated lines).
+/// The usual NSS JSON line, read without serde: string members without escapes or control
+/// characters, canonical unsigned integers, `true`, `false`, `null`, and one nested `event`
+/// object of those at the top level. Gives `None` for anything else (escapes, control
+/// characters anywhere, other numbers, arrays, other nesting, any syntax error): the line is then
+/// read by `serde_json`, which words the errors. Where it answers, the answer is serde's (a test
+/// compares the two on mutated lines), with the values percent-decoded.
 fn read_plain_json(t: &str) -> Option<JsonRecord<'_>> {
     let b = t.as_bytes();
     if b.first() != Some(&b'{') {
         return None;
     }
-    let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None };
+    // Lines up to 4 KiB (all but the odd one) keep their masks on the stack.
+    let blocks = b.len().div_ceil(64);
+    let mut stack = [0u64; 2 * 64];
+    let mut heap = Vec::new();
+    let masks: &mut [u64] = if blocks <= 64 {
+        &mut stack[..2 * blocks]
+    } else {
+        heap.resize(2 * blocks, 0);
+        &mut heap
+    };
+    let (quote, percent) = masks.split_at_mut(blocks);
+    let line = Line::scan(t, quote, percent)?;
+    let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None, decoded: true };
     let mut i = 1;
-    plain_members(t, &mut i, &mut r.fields, Some((&mut r.event, &mut r.sourcetype)))?;
+    line.members(&mut i, &mut r.fields, Some((&mut r.event, &mut r.sourcetype)))?;
     skip_ws(b, &mut i);
     (i == b.len()).then_some(r)
 }
 
 fn skip_ws(b: &[u8], i: &mut usize) {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(*i) {
+    // Tabs and line ends are control characters: a line holding one is left to serde.
+    while b.get(*i) == Some(&b' ') {
         *i += 1;
     }
 }
 
 type TopLevel<'r, 'a> = (&'r mut Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>, &'r mut Option<Cow<'a, str>>);
 
-/// The members of an object whose `{` is behind `*i`, through its `}`. `top` is the top level's
-/// `event` and `sourcetype`; nested objects (other than the top level's `event`) give `None`.
-fn plain_members<'a>(t: &'a str, i: &mut usize, out: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>, mut top: Option<TopLevel<'_, 'a>>) -> Option<()> {
-    let b = t.as_bytes();
-    skip_ws(b, i);
-    if b.get(*i) == Some(&b'}') {
-        *i += 1;
-        return Some(());
-    }
-    loop {
-        skip_ws(b, i);
-        let key = plain_string(t, i)?;
-        skip_ws(b, i);
-        if b.get(*i) != Some(&b':') {
-            return None;
-        }
-        *i += 1;
-        skip_ws(b, i);
-        let value: Option<&'a str> = match *b.get(*i)? {
-            b'"' => Some(plain_string(t, i)?),
-            b'{' if key == "event" && top.is_some() => {
-                *i += 1;
-                let mut ev = Vec::with_capacity(24);
-                plain_members(t, i, &mut ev, None)?;
-                if let Some((event, _)) = top.as_mut() {
-                    **event = Some(ev);
-                }
-                None
-            }
-            b'0'..=b'9' => {
-                let start = *i;
-                while b.get(*i).is_some_and(u8::is_ascii_digit) {
-                    *i += 1;
-                }
-                // Serde reads the number and writes it again: the same text only for these.
-                let digits = &t[start..*i];
-                if (digits.len() > 1 && digits.starts_with('0')) || digits.len() > 19 || matches!(b.get(*i), Some(b'.' | b'e' | b'E')) {
-                    return None;
-                }
-                Some(digits)
-            }
-            b't' if b[*i..].starts_with(b"true") => {
-                *i += 4;
-                Some("true")
-            }
-            b'f' if b[*i..].starts_with(b"false") => {
-                *i += 5;
-                Some("false")
-            }
-            b'n' if b[*i..].starts_with(b"null") => {
-                *i += 4;
-                None
-            }
-            _ => return None,
-        };
-        if let Some(v) = value {
-            match top.as_mut() {
-                // A top-level `event` that is not an object is left out, as serde's reading does.
-                Some(_) if key == "event" => {}
-                Some((_, sourcetype)) => {
-                    if key == "sourcetype" {
-                        **sourcetype = Some(Cow::Borrowed(v));
-                    }
-                    out.push((Cow::Borrowed(key), Cow::Borrowed(v)));
-                }
-                None => out.push((Cow::Borrowed(key), Cow::Borrowed(v))),
-            }
-        }
-        skip_ws(b, i);
-        match b.get(*i)? {
-            b',' => *i += 1,
-            b'}' => {
-                *i += 1;
-                return Some(());
-            }
-            _ => return None,
-        }
-    }
+/// A line without backslashes or control characters, with its `"` and `%` bytes as bit masks
+/// (bit k of block j is byte 64j + k), found in one pass of 64 bytes at a time. In such a line
+/// every string ends at the next quote, and a value needs percent-decoding only if a `%` lies
+/// inside it.
+struct Line<'a, 'm> {
+    t: &'a str,
+    quote: &'m [u64],
+    percent: &'m [u64],
 }
 
-/// A string whose `"` is at `*i`, without escapes or control characters; `*i` moves past it.
-fn plain_string<'a>(t: &'a str, i: &mut usize) -> Option<&'a str> {
-    let b = t.as_bytes();
-    if b.get(*i) != Some(&b'"') {
-        return None;
+impl<'a, 'm> Line<'a, 'm> {
+    /// `None` when the line holds a backslash or a control character.
+    fn scan(t: &'a str, quote: &'m mut [u64], percent: &'m mut [u64]) -> Option<Self> {
+        let b = t.as_bytes();
+        let mut escape = 0;
+        for (j, (q, p)) in quote.iter_mut().zip(percent.iter_mut()).enumerate() {
+            let at = j * 64;
+            let m = match b.get(at..at + 64) {
+                Some(full) => logfetch_common::json::block_masks(full.try_into().expect("64 bytes"), b'%'),
+                None => {
+                    // The last, partial block, padded with spaces (neither class).
+                    let mut tail = [b' '; 64];
+                    tail[..b.len() - at].copy_from_slice(&b[at..]);
+                    logfetch_common::json::block_masks(&tail, b'%')
+                }
+            };
+            (*q, *p) = (m.quote, m.extra);
+            escape |= m.escape;
+        }
+        (escape == 0).then_some(Line { t, quote, percent })
     }
-    let start = *i + 1;
-    // The first byte JSON would escape must be the closing quote: no escapes, no control
-    // characters.
-    let len = logfetch_common::json::first_escape(&b[start..]).filter(|&at| b[start + at] == b'"')?;
-    *i = start + len + 1;
-    // Both ends are ASCII quotes, so this is a whole-character slice of `t`.
-    Some(&t[start..start + len])
+
+    /// The first `"` at or after byte `from`.
+    fn next_quote(&self, from: usize) -> Option<usize> {
+        let mut j = from / 64;
+        let mut m = *self.quote.get(j)? & (!0u64 << (from % 64));
+        while m == 0 {
+            j += 1;
+            m = *self.quote.get(j)?;
+        }
+        Some(j * 64 + m.trailing_zeros() as usize)
+    }
+
+    /// Whether a `%` lies in bytes `start..end`.
+    fn any_percent(&self, start: usize, end: usize) -> bool {
+        if end <= start {
+            return false;
+        }
+        let (first, last) = (start / 64, (end - 1) / 64);
+        (first..=last).any(|j| {
+            let mut m = self.percent[j];
+            if j == first {
+                m &= !0u64 << (start % 64);
+            }
+            if j == last && !end.is_multiple_of(64) {
+                m &= (1u64 << (end % 64)) - 1;
+            }
+            m != 0
+        })
+    }
+
+    /// The string whose `"` is at `*i`, borrowed, and whether it holds a `%`; `*i` moves past it.
+    fn string(&self, i: &mut usize) -> Option<(&'a str, bool)> {
+        if self.t.as_bytes().get(*i) != Some(&b'"') {
+            return None;
+        }
+        let start = *i + 1;
+        let end = self.next_quote(start)?;
+        *i = end + 1;
+        // Both ends are ASCII quotes, so this is a whole-character slice of the line.
+        Some((&self.t[start..end], self.any_percent(start, end)))
+    }
+
+    /// The members of an object whose `{` is behind `*i`, through its `}`. `top` is the top
+    /// level's `event` and `sourcetype`; nested objects (other than the top level's `event`) give
+    /// `None`.
+    fn members(&self, i: &mut usize, out: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>, mut top: Option<TopLevel<'_, 'a>>) -> Option<()> {
+        let (t, b) = (self.t, self.t.as_bytes());
+        skip_ws(b, i);
+        if b.get(*i) == Some(&b'}') {
+            *i += 1;
+            return Some(());
+        }
+        loop {
+            skip_ws(b, i);
+            let (key, _) = self.string(i)?;
+            skip_ws(b, i);
+            if b.get(*i) != Some(&b':') {
+                return None;
+            }
+            *i += 1;
+            skip_ws(b, i);
+            // The value as written, and whether it needs decoding.
+            let value: Option<(&'a str, bool)> = match *b.get(*i)? {
+                b'"' => Some(self.string(i)?),
+                b'{' if key == "event" && top.is_some() => {
+                    *i += 1;
+                    let mut ev = Vec::with_capacity(24);
+                    self.members(i, &mut ev, None)?;
+                    if let Some((event, _)) = top.as_mut() {
+                        **event = Some(ev);
+                    }
+                    None
+                }
+                b'0'..=b'9' => {
+                    let start = *i;
+                    while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                        *i += 1;
+                    }
+                    // Serde reads the number and writes it again: the same text only for these.
+                    let digits = &t[start..*i];
+                    if (digits.len() > 1 && digits.starts_with('0')) || digits.len() > 19 || matches!(b.get(*i), Some(b'.' | b'e' | b'E')) {
+                        return None;
+                    }
+                    Some((digits, false))
+                }
+                b't' if b[*i..].starts_with(b"true") => {
+                    *i += 4;
+                    Some(("true", false))
+                }
+                b'f' if b[*i..].starts_with(b"false") => {
+                    *i += 5;
+                    Some(("false", false))
+                }
+                b'n' if b[*i..].starts_with(b"null") => {
+                    *i += 4;
+                    None
+                }
+                _ => return None,
+            };
+            if let Some((v, encoded)) = value {
+                let decoded = if encoded { percent_decode_cow(v) } else { Cow::Borrowed(v) };
+                match top.as_mut() {
+                    // A top-level `event` that is not an object is left out, as serde's reading does.
+                    Some(_) if key == "event" => {}
+                    Some((_, sourcetype)) => {
+                        if key == "sourcetype" {
+                            **sourcetype = Some(Cow::Borrowed(v));
+                        }
+                        out.push((Cow::Borrowed(key), decoded));
+                    }
+                    None => out.push((Cow::Borrowed(key), decoded)),
+                }
+            }
+            skip_ws(b, i);
+            match b.get(*i)? {
+                b',' => *i += 1,
+                b'}' => {
+                    *i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
 }
 
 fn from_json(r: JsonRecord<'_>) -> (Option<Feed>, Record<'_>) {
@@ -422,8 +499,10 @@ fn from_json(r: JsonRecord<'_>) -> (Option<Feed>, Record<'_>) {
         _ => None,
     };
     let mut fields = r.event.unwrap_or(r.fields);
-    for (_, v) in &mut fields {
-        *v = decode_value(std::mem::take(v));
+    if !r.decoded {
+        for (_, v) in &mut fields {
+            *v = decode_value(std::mem::take(v));
+        }
     }
     (feed, Record::new(fields))
 }
