@@ -188,8 +188,9 @@ fn unmapped(o: &mut Obj<'_>, env: &Envelope, extra: &mut [(&'static str, Extra<'
         loop {
             match (vendor.peek(), added.peek()) {
                 (None, None) => break,
-                (Some((vk, _)), Some((ak, _))) if *vk >= *ak => {
-                    if *vk == *ak {
+                // Names are short: compared a word at a time, not by a call to `memcmp`.
+                (Some((vk, _)), Some((ak, _))) if crate::text::short_cmp(vk.as_bytes(), ak.as_bytes()).is_ge() => {
+                    if vk == ak {
                         vendor.next();
                     }
                     let (k, v) = added.next().expect("peeked");

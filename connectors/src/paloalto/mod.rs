@@ -61,11 +61,15 @@ impl RecordParser for PanParser {
         let line = record.trim_end_matches(['\r', '\n']);
         let trimmed = line.trim_start();
         let origin = Origin { host: None, raw: line };
+        // A CSV row is told by its start; a `CEF:` or `LEEF:` before that start makes it a CEF or
+        // LEEF record whose text holds something CSV-like. (Only the header is searched for them:
+        // a CSV field that mentions `CEF:` does not turn the row into CEF.)
+        let csv_at = if trimmed.starts_with('{') { None } else { csv_start(line).filter(|&at| !is_cef_or_leef(&line[..at])) };
         let result = if trimmed.starts_with('{') {
             formats::json(trimmed, origin, ctx).map(|e| (e, "JSON"))
-        } else if is_cef_or_leef(line) {
+        } else if csv_at.is_none() && is_cef_or_leef(line) {
             formats::cef_or_leef(line, origin, ctx).map(|e| (e, "CEF/LEEF"))
-        } else if let Some(at) = csv_start(line) {
+        } else if let Some(at) = csv_at {
             let o = Origin { host: syslog_host(&line[..at]), raw: line };
             match csv::split(&line[at..]) {
                 Ok(cols) => csv_record(&cols, o, ctx).map(|e| (e, "CSV")).map_err(|e| match cols.get(3) {

@@ -168,6 +168,19 @@ fn cef_and_leef_traffic() {
     let leef = "LEEF:1.0|Palo Alto Networks|PAN-OS Syslog Integration|10.2|TRAFFIC|devTime=2018/11/30 16:09:07\tsrc=10.0.0.1\tdst=10.0.0.2\tsrcPort=1\tdstPort=2\tproto=udp\taction=drop\tSerialNumber=9\tSequenceNumber=5";
     let Event::Flow(f) = events(leef).remove(0) else { panic!() };
     assert_eq!((f.disposition, f.protocol_num, f.dst.port), (Disposition::Dropped, Some(17), Some(2)));
+    // CEF whose text holds something that looks like a CSV row start stays CEF.
+    let cef_csvish = format!("<14>Nov 30 16:09:07 fw {cef} msg=1,2024/01/01 00:00:00,1,TRAFFIC");
+    let Event::Flow(f) = events(&cef_csvish).remove(0) else { panic!() };
+    assert_eq!((f.src.port, f.bytes_out), (Some(55113), Some(1758)), "{cef_csvish}");
+    // A CSV row that mentions `CEF:` in a field (a URL, a rule name) is still a CSV row.
+    let first = sample("panos_syslog/elastic-integrations__test-panw-panos-traffic-sample.log.first34lines").lines().next().unwrap().to_string();
+    let Event::Flow(want) = events(&first).remove(0) else { panic!() };
+    let mut cols: Vec<&str> = first.split(',').collect();
+    let rule = cols.iter().position(|c| Some(*c) == want.rule.as_deref()).expect("the rule column");
+    cols[rule] = "CEF:0|not-a-header";
+    let row = cols.join(",");
+    let Event::Flow(f) = events(&row).remove(0) else { panic!("{row}") };
+    assert_eq!((f.rule.as_deref(), f.bytes_total, f.src.ip), (Some("CEF:0|not-a-header"), want.bytes_total, want.src.ip));
 }
 
 #[test]
