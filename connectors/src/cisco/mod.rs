@@ -43,9 +43,25 @@ impl std::hash::Hasher for IdHasher {
 
 #[derive(Default)]
 struct ConnMemory {
-    /// conn id -> initiator (ip, port) as the Built message oriented it.
-    map: HashMap<u64, (IpAddr, Option<u16>), std::hash::BuildHasherDefault<IdHasher>>,
+    /// conn id -> initiator as the Built message oriented it, as an [`endpoint_key`]: 16 bytes an
+    /// entry instead of 32, so the table of 200,000 connections misses the cache half as often.
+    map: HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>,
     order: VecDeque<u64>,
+}
+
+/// An (address, port) pair as one word: exact for IPv4 (top bit set, then a port-present bit, the
+/// port and the address), and a 63-bit hash for IPv6 (top bit clear), so two different IPv6
+/// endpoints share a key with odds of 2^-63 — then a Teardown is oriented as its ports suggest.
+fn endpoint_key(ip: IpAddr, port: Option<u16>) -> u64 {
+    let port = port.map_or(0, |p| 1 << 16 | p as u64);
+    match ip {
+        IpAddr::V4(v4) => 1 << 63 | port << 32 | u32::from(v4) as u64,
+        IpAddr::V6(v6) => {
+            let x = u128::from(v6);
+            let h = ((x as u64) ^ port).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((x >> 64) as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+            (h ^ h >> 29) & !(1 << 63)
+        }
+    }
 }
 
 /// The Cisco record parser.
@@ -75,7 +91,7 @@ impl CiscoParser {
     fn remember(&self, id: &str, src: &Side<'_>) {
         let (Some(ip), Ok(id)) = (src.ip, id.parse::<u64>()) else { return };
         let mut m = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        if m.map.insert(id, (ip, src.port)).is_none() {
+        if m.map.insert(id, endpoint_key(ip, src.port)).is_none() {
             m.order.push_back(id);
             if m.order.len() > CONN_MEMORY {
                 if let Some(old) = m.order.pop_front() {
@@ -92,7 +108,7 @@ impl CiscoParser {
             m.map.remove(&id)
         });
         let swap = match known {
-            Some((ip, port)) => f.dst.ip == Some(ip) && f.dst.port == port,
+            Some(initiator) => f.dst.ip.is_some_and(|ip| endpoint_key(ip, f.dst.port) == initiator),
             None => is_service_port(f.src.port) && !is_service_port(f.dst.port),
         };
         if swap {

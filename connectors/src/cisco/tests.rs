@@ -136,6 +136,18 @@ fn teardown_is_oriented_by_the_earlier_built() {
         assert_eq!(f.src.ip.unwrap().to_string(), "172.31.98.44", "{l}");
         assert_eq!(f.dst.port, Some(53), "{l}");
     }
+    // Where the ports would suggest the other way round, the remembered Built decides: for IPv4
+    // (exact keys) and IPv6 (hashed keys) alike.
+    for (outside, inside) in [("203.0.113.9", "10.1.1.5"), ("2001:db8:1::9", "2001:db8:2::5")] {
+        let built = format!("%ASA-6-302013: Built outbound TCP connection 77 for outside:{outside}/50000 ({outside}/50000) to inside:{inside}/443 ({inside}/443)");
+        let tear = format!("%ASA-6-302014: Teardown TCP connection 77 for outside:{outside}/50000 to inside:{inside}/443 duration 0:00:01 bytes 10 TCP FINs");
+        let again = format!("%ASA-6-302014: Teardown TCP connection 77 for outside:{outside}/50000 to inside:{inside}/443 duration 0:00:01 bytes 10 TCP FINs");
+        for (l, initiator) in [(&built, inside), (&tear, inside), (&again, outside)] {
+            let ParseOutcome::Events(evs) = p.parse(l, &c) else { panic!("{l}") };
+            let Event::Flow(f) = &evs[0] else { panic!() };
+            assert_eq!(f.src.ip.unwrap().to_string(), initiator, "{l}");
+        }
+    }
 }
 
 #[test]
@@ -268,4 +280,27 @@ fn agrees_with_the_elastic_expected_files() {
         }
     }
     assert!(compared >= 80, "{compared} fields compared");
+}
+
+/// The connection memory's endpoint keys: exact for IPv4 (every address, port and "no port" apart),
+/// and IPv6 keys never equal to IPv4 ones.
+#[test]
+fn endpoint_keys_tell_endpoints_apart() {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let v4 = |a: u32| IpAddr::V4(Ipv4Addr::from(a));
+    let mut seen = std::collections::HashMap::new();
+    for a in [0u32, 1, 0x0a00_0001, 0xc0a8_0001, u32::MAX] {
+        for p in [None, Some(0u16), Some(1), Some(443), Some(u16::MAX)] {
+            let k = super::endpoint_key(v4(a), p);
+            assert!(k >> 63 == 1, "IPv4 keys carry the top bit");
+            assert_eq!(seen.insert(k, (a, p)), None, "{a:#x} {p:?}");
+        }
+    }
+    let mut next = logfetch_common::text::xorshift(0x5eed_1234_abcd_0001);
+    for _ in 0..10_000 {
+        let ip = IpAddr::V6(Ipv6Addr::from((next() as u128) << 64 | next() as u128));
+        let k = super::endpoint_key(ip, Some((next() % 65536) as u16));
+        assert!(k >> 63 == 0, "IPv6 keys leave the top bit clear");
+        assert!(seen.insert(k, (0, None)).is_none(), "{ip}");
+    }
 }
