@@ -287,7 +287,12 @@ pub fn decode_chunk(v: &[u8]) -> Result<Vec<SpoolRecord>, String> {
         let plen = u16::from_le_bytes(take(2)?.try_into().expect("2 bytes"));
         let peer = if plen == 0xFFFF { None } else { Some(String::from_utf8(take(plen as usize)?.to_vec()).map_err(|e| e.to_string())?) };
         let llen = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
-        let line = String::from_utf8(take(llen)?.to_vec()).map_err(|e| e.to_string())?;
+        let bytes = take(llen)?;
+        // The fast check first; the standard one only to word the error.
+        let line = match crate::text::utf8(bytes) {
+            Some(l) => l.to_string(),
+            None => return Err(std::str::from_utf8(bytes).err().map_or_else(|| "record is not UTF-8".to_string(), |e| e.to_string())),
+        };
         out.push(SpoolRecord { received_at: DateTime::from_timestamp_nanos(nanos), peer, line });
     }
     Ok(out)

@@ -124,7 +124,7 @@ impl LineSink<'_> {
         self.lineno += 1;
         // A CRLF line's `\r` stays out of the reject too.
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let Ok(record) = std::str::from_utf8(bytes) else {
+        let Some(record) = logfetch_common::text::utf8(bytes) else {
             self.stats.read += 1;
             self.stats.rejected += 1;
             return reject(self.rejects, self.name, self.lineno, "line is not valid UTF-8", &String::from_utf8_lossy(bytes));
