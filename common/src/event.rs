@@ -296,15 +296,15 @@ pub fn stable_event_id(tenant: &str, connector: &str, vendor_id: Option<&str>, r
     hex16(&digest[..16])
 }
 
-/// Lower-case hex of 16 bytes, without the per-character iterator of `hex::encode`.
+/// Lower-case hex of 16 bytes, built in an array (no per-character push or iterator).
 fn hex16(b: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(b.len() * 2);
-    for &x in b {
-        out.push(HEX[(x >> 4) as usize]);
-        out.push(HEX[(x & 15) as usize]);
+    let mut out = [0u8; 32];
+    for (pair, &x) in out.chunks_exact_mut(2).zip(b) {
+        pair[0] = HEX[(x >> 4) as usize];
+        pair[1] = HEX[(x & 15) as usize];
     }
-    String::from_utf8(out).expect("hex digits are ASCII")
+    std::str::from_utf8(&out[..2 * b.len().min(16)]).expect("hex digits are ASCII").to_string()
 }
 
 /// One side of a connection.

@@ -333,26 +333,28 @@ fn must_escape(c: u8) -> bool {
     c < 0x20 || c == b'"' || c == b'\\'
 }
 
-/// Appends an IP address (IPv4 without going through `fmt`).
+/// Appends an IP address as a JSON string (IPv4 without going through `fmt`).
 #[inline]
 fn write_ip(buf: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
-            // Built in a fixed-size array and appended whole, as in `write_int`.
-            let mut t = [b'.'; 16];
-            let mut n = 0;
+            // Built in a fixed-size array and appended whole, as in `write_int`: the opening
+            // quote, each octet with a dot after it, and the last dot made the closing quote.
+            let mut t = [b'"'; 17];
+            let mut n = 1;
             for o in v4.octets() {
                 let (digits, len) = OCTETS[o as usize];
                 t[n..n + 3].copy_from_slice(&digits);
                 t[n + len as usize] = b'.';
                 n += len as usize + 1;
             }
+            t[n - 1] = b'"';
             let at = buf.len();
             buf.extend_from_slice(&t);
-            buf.truncate(at + n - 1);
+            buf.truncate(at + n);
         }
         IpAddr::V6(v6) => {
-            let _ = write!(buf, "{v6}");
+            let _ = write!(buf, "\"{v6}\"");
         }
     }
 }
@@ -622,9 +624,7 @@ impl<'a> Obj<'a> {
     #[inline]
     pub fn ip(&mut self, k: &str, ip: IpAddr) {
         self.key(k);
-        self.buf.push(b'"');
         write_ip(self.buf, ip);
-        self.buf.push(b'"');
     }
 
     #[inline]
@@ -710,9 +710,7 @@ impl Arr<'_> {
 
     pub fn ip(&mut self, ip: IpAddr) {
         self.sep();
-        self.buf.push(b'"');
         write_ip(self.buf, ip);
-        self.buf.push(b'"');
     }
 
     pub fn obj(&mut self, f: impl FnOnce(&mut Obj<'_>)) {
@@ -842,7 +840,7 @@ mod tests {
         assert!(!needs_escape(b" !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~\x7f"));
         let mut b = Vec::new();
         write_ip(&mut b, "10.0.255.7".parse().unwrap());
-        assert_eq!(b, b"10.0.255.7");
+        assert_eq!(b, b"\"10.0.255.7\"");
     }
 
     #[test]
@@ -877,7 +875,12 @@ mod tests {
             let mut b = b"[".to_vec();
             write_ip(&mut b, ip.into());
             b.push(b']');
-            assert_eq!(b, format!("[{ip}]").as_bytes());
+            assert_eq!(b, format!("[\"{ip}\"]").as_bytes());
+        }
+        for ip in ["::", "::1", "2001:db8::7", "fe80::1:2:3:4"] {
+            let mut b = Vec::new();
+            write_ip(&mut b, ip.parse().unwrap());
+            assert_eq!(b, format!("\"{ip}\"").as_bytes());
         }
     }
 
