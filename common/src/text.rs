@@ -46,17 +46,20 @@ fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
             }
             i += 1;
         }
-        let start = i;
-        let mut v = 0u32;
-        while i < b.len() && i - start < 3 && b[i].is_ascii_digit() {
-            v = v * 10 + (b[i] - b'0') as u32;
-            i += 1;
-        }
-        let digits = i - start;
-        if digits == 0 || v > 255 || (digits > 1 && b[start] == b'0') {
+        // One to three digits, read without a loop: the digit after a third is the caller's
+        // (a dot, the end, or a mismatch the next step rejects).
+        let digit = |j: usize| b.get(j).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9);
+        let d0 = digit(i)?;
+        let (v, digits) = match (digit(i + 1), digit(i + 2)) {
+            (Some(d1), Some(d2)) => (d0 as u32 * 100 + d1 as u32 * 10 + d2 as u32, 3),
+            (Some(d1), None) => (d0 as u32 * 10 + d1 as u32, 2),
+            (None, _) => (d0 as u32, 1),
+        };
+        if v > 255 || (digits > 1 && d0 == 0) {
             return None;
         }
         *octet = v as u8;
+        i += digits;
     }
     (i == b.len()).then(|| std::net::Ipv4Addr::from(octets))
 }
