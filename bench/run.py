@@ -256,27 +256,31 @@ def table(n, parse, sng, daemon, mem, reps):
         f"Each figure is the median of {reps} runs (syslog-ng's too, when measured here); the daemon's runs: "
         + (", ".join(f"{x:,}" for x in daemon.get("all_events_per_s", [])) + " events/s." if daemon else "not run."),
         "",
-        "| input | logfetch lines/s (1 core) | with `--no-raw` | CPU-s per 1M | max RSS | syslog-ng lines/s | ratio | target |",
-        "|---|---|---|---|---|---|---|---|",
+        "| input | logfetch lines/s (1 core) | with `--no-raw` | CPU-s per 1M | max RSS | syslog-ng lines/s | ratio | syslog-ng CPU-s per 1M (ratio) | target |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, stem, _, sng_cfg, target in FORMATS:
         r, nr = parse[(stem, True)], parse[(stem, False)]
         s = sng.get(sng_cfg, {})
         ratio = r["lines_per_s"] / s["lines_per_s"] if s.get("lines_per_s") else None
+        # The verdict takes the wall-clock ratio (syslog-ng may use a second core, logfetch is
+        # pinned to one); the CPU-time ratio is shown beside it, as ../shared/bench advises.
         met = "met" if r["lines_per_s"] >= target and (ratio or 0) >= 10 else "not met"
+        ours_cpu = r["cpu"] * 1e6 / n
+        cpu_cell = f"{s['cpu_per_1m']:.1f} ({s['cpu_per_1m'] / ours_cpu:.1f}x)" if s.get("cpu_per_1m") and ours_cpu > 0 else "n/a"
         lines.append(
-            f"| {label} | {r['lines_per_s']:,.0f} | {nr['lines_per_s']:,.0f} | {r['cpu'] * 1e6 / n:.1f} | {r['rss_kib'] / 1024:.0f} MiB | "
-            f"{s.get('lines_per_s', 0):,.0f} ({s.get('source', 'n/a')}) | {ratio:.1f}x | ≥ {target:,} lines/s and ≥ 10x: {met} |"
-            if ratio else f"| {label} | {r['lines_per_s']:,.0f} | {nr['lines_per_s']:,.0f} | {r['cpu'] * 1e6 / n:.1f} | {r['rss_kib'] / 1024:.0f} MiB | n/a | n/a | ≥ {target:,} |"
+            f"| {label} | {r['lines_per_s']:,.0f} | {nr['lines_per_s']:,.0f} | {ours_cpu:.1f} | {r['rss_kib'] / 1024:.0f} MiB | "
+            f"{s.get('lines_per_s', 0):,.0f} ({s.get('source', 'n/a')}) | {ratio:.1f}x | {cpu_cell} | ≥ {target:,} lines/s and ≥ 10x: {met} |"
+            if ratio else f"| {label} | {r['lines_per_s']:,.0f} | {nr['lines_per_s']:,.0f} | {ours_cpu:.1f} | {r['rss_kib'] / 1024:.0f} MiB | n/a | n/a | n/a | ≥ {target:,} |"
         )
     if daemon:
         ok = "met" if daemon["events_per_s"] >= 200_000 else "not met"
-        lines.append(f"| daemon: ASA over TCP syslog → file sink (2 cores) | {daemon['events_per_s']:,.0f} events/s | | {daemon['cpu'] * 1e6 / n:.1f} | {daemon['rss_kib'] / 1024:.0f} MiB | | | ≥ 200,000 events/s: {ok} |")
+        lines.append(f"| daemon: ASA over TCP syslog → file sink (2 cores) | {daemon['events_per_s']:,.0f} events/s | | {daemon['cpu'] * 1e6 / n:.1f} | {daemon['rss_kib'] / 1024:.0f} MiB | | | | ≥ 200,000 events/s: {ok} |")
     if mem:
         ok = "met" if mem["long_rss_kib"] < 200 * 1024 else "not met"
-        lines.append(f"| memory: {mem['long_lines']:,} ASA lines through `parse` | {mem['long_lines_per_s']:,.0f} | | | {mem['long_rss_kib'] / 1024:.0f} MiB | | | RSS < 200 MiB: {ok} |")
+        lines.append(f"| memory: {mem['long_lines']:,} ASA lines through `parse` | {mem['long_lines_per_s']:,.0f} | | | {mem['long_rss_kib'] / 1024:.0f} MiB | | | | RSS < 200 MiB: {ok} |")
         ok = "met" if mem["xml_rss_kib"] < 50 * 1024 else "not met"
-        lines.append(f"| memory: PAN-OS XML page, {mem['xml_entries']:,} entries ({mem['xml_bytes'] / 1e6:.1f} MB) | | | | {mem['xml_rss_kib'] / 1024:.0f} MiB | | | RSS < 50 MiB: {ok} |")
+        lines.append(f"| memory: PAN-OS XML page, {mem['xml_entries']:,} entries ({mem['xml_bytes'] / 1e6:.1f} MB) | | | | {mem['xml_rss_kib'] / 1024:.0f} MiB | | | | RSS < 50 MiB: {ok} |")
     return "\n".join(lines) + "\n"
 
 
