@@ -200,4 +200,17 @@ fn demo_runs_the_real_pipeline_and_its_output_validates() {
     assert!(!files.is_empty());
     let v = logfetch().arg("validate").args(&files).output().unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    // The directory, as the demo's last line suggests, stands for the same files.
+    let batches = out_dir.join("batches");
+    assert!(stdout.contains(&format!("`logfetch validate {}`", batches.display())), "{stdout}");
+    let by_dir = logfetch().arg("validate").arg(&batches).output().unwrap();
+    assert!(by_dir.status.success(), "{}", String::from_utf8_lossy(&by_dir.stdout));
+    let first = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string();
+    assert!(first(&v).contains(" valid, 0 invalid"), "{}", first(&v));
+    assert_eq!(first(&by_dir), first(&v));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let none = logfetch().arg("validate").arg(&empty).output().unwrap();
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no .ndjson or .json files under"), "{}", String::from_utf8_lossy(&none.stderr));
 }

@@ -259,7 +259,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let v: serde_json::Value = serde_json::from_str(s)?;
         println!("\n{}", serde_json::to_string_pretty(&v)?);
     }
-    println!("\nbatches are under {}; `logfetch validate` checks them against OCSF 1.3.0", cfg.sinks[0].path.clone().unwrap_or_default().display());
+    let batches = cfg.sinks[0].path.clone().unwrap_or_default();
+    println!("\nbatches are under {}; `logfetch validate {}` checks them against OCSF 1.3.0", batches.display(), batches.display());
     if totals.get("events").copied().unwrap_or(0) == 0 {
         eprintln!("the demo collected nothing: see the log lines above");
         return Ok(ExitCode::FAILURE);

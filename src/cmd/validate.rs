@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,7 +14,8 @@ pub struct ValidateArgs {
     /// At most this many problems are printed (all are counted).
     #[arg(long, default_value_t = 50)]
     pub max_errors: usize,
-    /// NDJSON files of OCSF events (stdin when none).
+    /// NDJSON files of OCSF events (stdin when none, or for `-`). A directory stands for every
+    /// `.ndjson` and `.json` file below it (a file sink's batches directory, say).
     pub files: Vec<PathBuf>,
 }
 
@@ -22,7 +23,16 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut summary = Summary::default();
     let mut printed = 0usize;
     let mut unparsable = 0usize;
-    let files = if args.files.is_empty() { vec![PathBuf::from("-")] } else { args.files };
+    let mut files = Vec::new();
+    for f in if args.files.is_empty() { vec![PathBuf::from("-")] } else { args.files } {
+        if f.is_dir() {
+            let before = files.len();
+            ndjson_below(&f, &mut files).with_context(|| format!("reading directory {}", f.display()))?;
+            anyhow::ensure!(files.len() > before, "no .ndjson or .json files under {}", f.display());
+        } else {
+            files.push(f);
+        }
+    }
     for f in &files {
         let (name, reader): (String, Box<dyn BufRead>) = if f.as_os_str() == "-" {
             ("<stdin>".into(), Box::new(BufReader::new(std::io::stdin())))
@@ -73,4 +83,18 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         println!("  most often missing recommended: {}", top.join(", "));
     }
     Ok(if summary.valid == summary.events && unparsable == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Every `.ndjson` and `.json` file below `dir`, in name order.
+fn ndjson_below(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            ndjson_below(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "ndjson" || x == "json") {
+            out.push(p);
+        }
+    }
+    Ok(())
 }
