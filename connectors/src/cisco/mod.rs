@@ -11,7 +11,6 @@ pub mod header;
 pub mod lexer;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -20,33 +19,52 @@ use logfetch_common::event::{Direction, Disposition, DnsActivity, DnsEvent, Endp
 use crate::{ParseContext, ParseOutcome, RecordParser};
 use asa::{AsaFlow, Side, Verb};
 
-/// Connection ids remembered for orienting Teardown messages.
-const CONN_MEMORY: usize = 200_000;
+/// Connection ids remembered for orienting Teardown messages: 2^16 buckets of 4, 4 MiB.
+const CONN_BUCKETS: usize = 1 << 16;
+const CONN_WAYS: usize = 4;
 
-/// Connection ids are numbers the firewall hands out; they hash well enough as they are.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ b as u64;
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
+/// Recent Built messages, conn id -> initiator as an [`endpoint_key`], in a fixed
+/// set-associative table: a bucket is one 64-byte cache line of 4 (id, key) pairs, newest first,
+/// so remembering or looking up a connection touches one line, and a full bucket forgets its
+/// oldest. (A hash map with a separate FIFO of ids touched three or four lines per connection,
+/// grew by rehashing, and was 4-5 % of an ASA parse.) Allocated on the first Built message.
 #[derive(Default)]
 struct ConnMemory {
-    /// conn id -> initiator as the Built message oriented it, as an [`endpoint_key`]: 16 bytes an
-    /// entry instead of 32, so the table of 200,000 connections misses the cache half as often.
-    map: HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>,
-    order: VecDeque<u64>,
+    table: Vec<[(u64, u64); CONN_WAYS]>,
+}
+
+impl ConnMemory {
+    fn bucket(&mut self, id: u64) -> &mut [(u64, u64); CONN_WAYS] {
+        if self.table.is_empty() {
+            // Zeroed pages come from the OS on first touch.
+            self.table = vec![[(0, 0); CONN_WAYS]; CONN_BUCKETS];
+        }
+        // Connection ids count up: multiply to spread neighbours over the buckets.
+        let at = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize % CONN_BUCKETS;
+        &mut self.table[at]
+    }
+
+    /// Remembers `id`'s initiator (a key is never 0: see [`endpoint_key`]).
+    fn insert(&mut self, id: u64, key: u64) {
+        let b = self.bucket(id);
+        // An id already here is replaced; otherwise the oldest (last) entry makes room.
+        let pos = b.iter().position(|e| e.1 != 0 && e.0 == id).unwrap_or(CONN_WAYS - 1);
+        b.copy_within(0..pos, 1);
+        b[0] = (id, key);
+    }
+
+    /// Forgets `id`, giving its initiator if it was remembered.
+    fn remove(&mut self, id: u64) -> Option<u64> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let b = self.bucket(id);
+        let pos = b.iter().position(|e| e.1 != 0 && e.0 == id)?;
+        let key = b[pos].1;
+        b.copy_within(pos + 1.., pos);
+        b[CONN_WAYS - 1] = (0, 0);
+        Some(key)
+    }
 }
 
 /// An (address, port) pair as one word: exact for IPv4 (top bit set, then a port-present bit, the
@@ -59,7 +77,8 @@ fn endpoint_key(ip: IpAddr, port: Option<u16>) -> u64 {
         IpAddr::V6(v6) => {
             let x = u128::from(v6);
             let h = ((x as u64) ^ port).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((x >> 64) as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-            (h ^ h >> 29) & !(1 << 63)
+            // Never 0, which marks an empty slot in [`ConnMemory`].
+            ((h ^ h >> 29) & !(1 << 63)).max(1)
         }
     }
 }
@@ -90,22 +109,13 @@ fn is_service_port(p: Option<u16>) -> bool {
 impl CiscoParser {
     fn remember(&self, id: &str, src: &Side<'_>) {
         let (Some(ip), Ok(id)) = (src.ip, id.parse::<u64>()) else { return };
-        let mut m = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        if m.map.insert(id, endpoint_key(ip, src.port)).is_none() {
-            m.order.push_back(id);
-            if m.order.len() > CONN_MEMORY {
-                if let Some(old) = m.order.pop_front() {
-                    m.map.remove(&old);
-                }
-            }
-        }
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).insert(id, endpoint_key(ip, src.port));
     }
 
     /// Orients a Teardown: by the remembered Built, else by ports.
     fn orient(&self, f: &mut AsaFlow<'_>) {
         let known = f.conn_id.and_then(|id| id.parse::<u64>().ok()).and_then(|id| {
-            let mut m = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-            m.map.remove(&id)
+            self.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
         });
         let swap = match known {
             Some(initiator) => f.dst.ip.is_some_and(|ip| endpoint_key(ip, f.dst.port) == initiator),

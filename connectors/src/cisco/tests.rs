@@ -304,3 +304,38 @@ fn endpoint_keys_tell_endpoints_apart() {
         assert!(seen.insert(k, (0, None)).is_none(), "{ip}");
     }
 }
+
+#[test]
+fn connection_memory_keeps_recent_ids_and_forgets_the_oldest_of_a_full_bucket() {
+    let mut m = ConnMemory::default();
+    assert_eq!(m.remove(1), None, "nothing allocated yet");
+    m.insert(7, 70);
+    m.insert(7, 71);
+    assert_eq!(m.remove(7), Some(71), "a repeated Built replaces");
+    assert_eq!(m.remove(7), None, "a Teardown forgets");
+    // Firewalls hand out ids counting up: 200,000 open connections are all remembered.
+    for id in 1_000_000..1_200_000u64 {
+        m.insert(id, id ^ 1 << 63);
+    }
+    for id in (1_000_000..1_200_000u64).rev() {
+        assert_eq!(m.remove(id), Some(id ^ 1 << 63), "{id}");
+    }
+    // Ids that share a bucket: the fifth forgets the first, the others stay.
+    let mut same = Vec::new();
+    let first = m.bucket(1) as *const _;
+    for id in 1..u64::MAX {
+        if std::ptr::eq(m.bucket(id) as *const _, first) {
+            same.push(id);
+            if same.len() == CONN_WAYS + 1 {
+                break;
+            }
+        }
+    }
+    for &id in &same {
+        m.insert(id, id + 1);
+    }
+    assert_eq!(m.remove(same[0]), None);
+    for &id in &same[1..] {
+        assert_eq!(m.remove(id), Some(id + 1));
+    }
+}
