@@ -778,19 +778,27 @@ pub fn rcode_from_text(text: &str) -> Option<u16> {
     if let Ok(n) = t.parse::<u16>() {
         return Some(n);
     }
-    let up = t.to_ascii_uppercase();
-    Some(match up.as_str() {
-        "NOERROR" | "NO ERROR" | "NO_ERROR" | "SUCCESS" => 0,
-        "FORMERR" | "FORMERROR" => 1,
-        "SERVFAIL" | "SERVERROR" | "SERVER FAILURE" => 2,
-        "NXDOMAIN" | "NAME ERROR" | "NON-EXISTENT DOMAIN" => 3,
-        "NOTIMP" | "NOTIMPL" | "NOT IMPLEMENTED" => 4,
-        "REFUSED" => 5,
-        "YXDOMAIN" => 6,
-        "YXRRSET" => 7,
-        "NXRRSET" => 8,
-        "NOTAUTH" => 9,
-        "NOTZONE" => 10,
+    // Upper-cased on the stack: every DNS record's answer (mostly an address) passes through.
+    const LONGEST: usize = "NON-EXISTENT DOMAIN".len();
+    if t.len() > LONGEST {
+        return None;
+    }
+    let mut buf = [0u8; LONGEST];
+    let up = &mut buf[..t.len()];
+    up.copy_from_slice(t.as_bytes());
+    up.make_ascii_uppercase();
+    Some(match &*up {
+        b"NOERROR" | b"NO ERROR" | b"NO_ERROR" | b"SUCCESS" => 0,
+        b"FORMERR" | b"FORMERROR" => 1,
+        b"SERVFAIL" | b"SERVERROR" | b"SERVER FAILURE" => 2,
+        b"NXDOMAIN" | b"NAME ERROR" | b"NON-EXISTENT DOMAIN" => 3,
+        b"NOTIMP" | b"NOTIMPL" | b"NOT IMPLEMENTED" => 4,
+        b"REFUSED" => 5,
+        b"YXDOMAIN" => 6,
+        b"YXRRSET" => 7,
+        b"NXRRSET" => 8,
+        b"NOTAUTH" => 9,
+        b"NOTZONE" => 10,
         _ => return None,
     })
 }
@@ -857,6 +865,12 @@ mod tests {
         assert_eq!(rcode_caption(3), "NXDomain");
         assert_eq!(rcode_ecs(3), "NXDOMAIN");
         assert_eq!(rcode_from_text("bogus"), None);
+        // The longest name, any case, padded; one byte longer, non-ASCII, an address.
+        assert_eq!(rcode_from_text(" Non-Existent Domain "), Some(3));
+        assert_eq!(rcode_from_text("NON-EXISTENT DOMAINS"), None);
+        assert_eq!(rcode_from_text("nxdomaın"), None);
+        assert_eq!(rcode_from_text("203.0.113.7"), None);
+        assert_eq!(rcode_from_text(" 5 "), Some(5));
     }
 }
 

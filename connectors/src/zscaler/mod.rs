@@ -623,7 +623,12 @@ fn action(a: Option<&str>) -> Disposition {
 
 /// `A record` → `A`, `AAAA` → `AAAA`.
 fn rr_type(t: &str) -> String {
-    t.trim().trim_end_matches(" record").trim().to_ascii_uppercase()
+    let mut t = t.trim();
+    // As `trim_end_matches(" record")`, without building a substring searcher per record.
+    while let Some(rest) = t.strip_suffix(" record") {
+        t = rest;
+    }
+    t.trim().to_ascii_uppercase()
 }
 
 /// The event is built where it ends up, in the one-element vector the parser returns: moving a
@@ -650,10 +655,10 @@ fn fill_dns(r: &Record, d: &mut DnsEvent, client: Option<IpAddr>, server: Option
         if let Some(code) = logfetch_common::event::rcode_from_text(resp).filter(|_| !resp.chars().all(|c| c.is_ascii_digit())) {
             d.rcode = Some(code);
         } else {
-            let rtype = match resp.parse::<IpAddr>() {
-                Ok(IpAddr::V4(_)) => Some("A".to_string()),
-                Ok(IpAddr::V6(_)) => Some("AAAA".to_string()),
-                Err(_) => d.query_type.clone(),
+            let rtype = match logfetch_common::text::parse_ip(resp) {
+                Some(IpAddr::V4(_)) => Some("A".to_string()),
+                Some(IpAddr::V6(_)) => Some("AAAA".to_string()),
+                None => d.query_type.clone(),
             };
             d.answers.push(DnsAnswer { rtype, class: Some("IN".into()), data: resp.to_string(), ttl: None });
             d.rcode = Some(0);
