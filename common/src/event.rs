@@ -621,8 +621,9 @@ impl DnsActivity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DnsAnswer {
     /// Record type as text (`A`, `AAAA`, `CNAME`).
-    pub rtype: Option<String>,
-    pub class: Option<String>,
+    /// `Cow` because nearly every one is a constant (`A`, `IN`).
+    pub rtype: Option<Cow<'static, str>>,
+    pub class: Option<Cow<'static, str>>,
     pub data: String,
     pub ttl: Option<u32>,
 }

@@ -130,7 +130,7 @@ fn dns_security(m: &serde_json::Map<String, Value>, o: Origin<'_>, ctx: &ParseCo
     d.answers = answers
         .iter()
         .enumerate()
-        .map(|(i, a)| DnsAnswer { rtype: types.get(i).cloned(), class: Some("IN".into()), data: a.clone(), ttl: None })
+        .map(|(i, a)| DnsAnswer { rtype: types.get(i).map(|t| t.clone().into()), class: Some("IN".into()), data: a.clone(), ttl: None })
         .collect();
     d.rcode = match m.get("DNSResponseCode") {
         Some(Value::Number(n)) => n.as_u64().map(|n| n as u16),

@@ -79,13 +79,13 @@ pub fn dns_answers(resp: &str) -> Vec<DnsAnswer> {
                     "28" => "AAAA",
                     "33" => "SRV",
                     "65" => "HTTPS",
-                    other => return DnsAnswer { rtype: Some(format!("TYPE{other}")), class: Some("IN".into()), data: data.trim().to_string(), ttl: None },
+                    other => return DnsAnswer { rtype: Some(format!("TYPE{other}").into()), class: Some("IN".into()), data: data.trim().to_string(), ttl: None },
                 };
                 DnsAnswer { rtype: Some(rtype.into()), class: Some("IN".into()), data: data.trim().to_string(), ttl: None }
             } else {
                 let rtype = match p.parse::<IpAddr>() {
-                    Ok(IpAddr::V4(_)) => Some("A".to_string()),
-                    Ok(IpAddr::V6(_)) => Some("AAAA".to_string()),
+                    Ok(IpAddr::V4(_)) => Some("A".into()),
+                    Ok(IpAddr::V6(_)) => Some("AAAA".into()),
                     Err(_) => None,
                 };
                 DnsAnswer { rtype, class: Some("IN".into()), data: p.to_string(), ttl: None }

@@ -111,7 +111,7 @@ impl TestParser {
                     .answers
                     .iter()
                     .map(|a| DnsAnswer {
-                        rtype: Some(if a.contains(':') { "AAAA" } else if a.parse::<std::net::Ipv4Addr>().is_ok() { "A" } else { "CNAME" }.to_string()),
+                        rtype: Some(if a.contains(':') { "AAAA" } else if a.parse::<std::net::Ipv4Addr>().is_ok() { "A" } else { "CNAME" }.into()),
                         class: Some("IN".into()),
                         data: a.to_string(),
                         ttl: None,

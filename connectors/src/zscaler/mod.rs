@@ -113,13 +113,24 @@ impl<'a> Record<'a> {
         Record { fields, index }
     }
 
-    /// The value, decoded, or `None` when absent or a placeholder.
-    pub fn get(&self, k: &str) -> Option<&str> {
-        let at = match &self.index {
+    fn position(&self, k: &str) -> Option<usize> {
+        match &self.index {
             Some(t) => t.find(k.as_bytes(), |i| self.fields[i].0.as_bytes()),
             None => self.fields.iter().position(|(a, _)| a == k),
-        };
-        at.map(|i| self.fields[i].1.as_ref()).filter(|v| !is_placeholder(v))
+        }
+    }
+
+    /// The value, decoded, or `None` when absent or a placeholder.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.position(k).map(|i| self.fields[i].1.as_ref()).filter(|v| !is_placeholder(v))
+    }
+
+    /// What [`Record::get`] answers, taken out of the record (later lookups of `k` find
+    /// nothing): a value that decoding made owned moves on instead of being copied again.
+    fn take(&mut self, k: &str) -> Option<Cow<'a, str>> {
+        let at = self.position(k)?;
+        let v = &mut self.fields[at].1;
+        (!is_placeholder(v)).then(|| std::mem::take(v))
     }
     fn any(&self, keys: &[&str]) -> Option<&str> {
         keys.iter().find_map(|k| self.get(k))
@@ -596,10 +607,11 @@ const FW_UNMAPPED: [&str; 22] = [
     "threatcat", "threatname", "tsip", "tuntype",
 ];
 
-fn keep_unmapped(r: &Record, names: &[&'static str], um: &mut Unmapped) {
+/// Moves the `names` fields into `um`; the mapping's last look at them.
+fn keep_unmapped(r: &mut Record, names: &[&'static str], um: &mut Unmapped) {
     for &k in names {
-        if let Some(v) = r.get(k) {
-            um.insert(k, v.into());
+        if let Some(v) = r.take(k) {
+            um.insert(k, serde_json::Value::String(v.into_owned()));
         }
     }
 }
@@ -633,7 +645,7 @@ fn rr_type(t: &str) -> String {
 
 /// The event is built where it ends up, in the one-element vector the parser returns: moving a
 /// finished event (about 1 KB) into place, two or three times, showed in the profile.
-fn map_dns(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Vec<Event>, String> {
+fn map_dns(r: &mut Record, raw: &str, ctx: &ParseContext) -> Result<Vec<Event>, String> {
     let q = r.any(&["dns_req", "req", "cs5"]).ok_or("field `dns_req` is missing or a placeholder")?;
     let env = envelope(r, raw, ctx, Feed::Dns)?;
     let client = ip(r, "clt_sip")?;
@@ -646,7 +658,7 @@ fn map_dns(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Vec<Event>, Stri
     Ok(out)
 }
 
-fn fill_dns(r: &Record, d: &mut DnsEvent, client: Option<IpAddr>, server: Option<IpAddr>, server_port: Option<u16>) {
+fn fill_dns(r: &mut Record, d: &mut DnsEvent, client: Option<IpAddr>, server: Option<IpAddr>, server_port: Option<u16>) {
     d.client = Endpoint { ip: client, ..Endpoint::default() };
     d.server = Endpoint { ip: server, port: server_port, ..Endpoint::default() };
     d.query_type = r.any(&["dns_reqtype", "reqtype"]).map(rr_type);
@@ -656,9 +668,9 @@ fn fill_dns(r: &Record, d: &mut DnsEvent, client: Option<IpAddr>, server: Option
             d.rcode = Some(code);
         } else {
             let rtype = match logfetch_common::text::parse_ip(resp) {
-                Some(IpAddr::V4(_)) => Some("A".to_string()),
-                Some(IpAddr::V6(_)) => Some("AAAA".to_string()),
-                None => d.query_type.clone(),
+                Some(IpAddr::V4(_)) => Some("A".into()),
+                Some(IpAddr::V6(_)) => Some("AAAA".into()),
+                None => d.query_type.clone().map(Into::into),
             };
             d.answers.push(DnsAnswer { rtype, class: Some("IN".into()), data: resp.to_string(), ttl: None });
             d.rcode = Some(0);
@@ -676,7 +688,7 @@ fn fill_dns(r: &Record, d: &mut DnsEvent, client: Option<IpAddr>, server: Option
     keep_unmapped(r, &DNS_UNMAPPED, &mut d.envelope.unmapped);
 }
 
-fn map_fw(r: &Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
+fn map_fw(r: &mut Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
     let env = envelope(r, raw, ctx, Feed::Firewall)?;
     let disp = action(r.get("action"));
     // Aggregated records (zscaler.md §4.2) summarise several sessions: a traffic report, not one
@@ -728,9 +740,9 @@ impl RecordParser for ZscalerParser {
 
     fn parse(&self, record: &str, ctx: &ParseContext) -> ParseOutcome {
         let line = record.trim_end_matches(['\r', '\n']);
-        let result = read(line).and_then(|(feed, rec)| match feed {
-            Feed::Dns => map_dns(&rec, line, ctx),
-            Feed::Firewall => map_fw(&rec, line, ctx).map(|ev| vec![ev]),
+        let result = read(line).and_then(|(feed, mut rec)| match feed {
+            Feed::Dns => map_dns(&mut rec, line, ctx),
+            Feed::Firewall => map_fw(&mut rec, line, ctx).map(|ev| vec![ev]),
         });
         match result {
             Ok(events) => ParseOutcome::Events(events),
