@@ -90,13 +90,82 @@ pub fn is_placeholder(v: &str) -> bool {
     v.len() <= 13 && matches!(v, "" | "None" | "NA" | "N/A" | "Unknown" | "NotFound" | "Not available" | "0.0.0.0")
 }
 
+/// Every field name the mapping reads. A record finds each of its own fields here once, as it is
+/// built; the mapping then reads a field by its slot, written `k!("name")` (resolved at compile
+/// time: a name missing here does not compile). It asked for about forty names per record, many
+/// of them absent, each lookup a hash and a comparison.
+const KEYS: [&str; 67] = [
+    "action", "aggregate", "avgduration", "category", "cdip", "cdport", "cloudname", "clt_sip", "company", "cs5", "csip", "csport", "datacenter", "datetime", "department", "dept",
+    "destcountry", "devicehostname", "deviceowner", "devicetype", "dnat", "dns_gateway_rule", "dns_gateway_status", "dns_req", "dns_reqtype", "dns_resp", "dnsapp", "duration",
+    "durationms", "ecs_slot", "epochtime", "error", "inbytes", "ipcat", "ipsrulelabel", "loc", "location", "locationname", "login", "numsessions", "nwapp", "nwsvc",
+    "outbytes", "proto", "protocol", "recordid", "req", "reqaction", "reqrulelabel", "reqtype", "res", "resaction", "resrulelabel", "restype", "rulelabel", "sdip", "sdport",
+    "srv_dip", "srv_dport", "ssip", "ssport", "stateful", "threatcat", "threatname", "tsip", "tuntype", "user",
+];
+const _: () = assert!(KEYS.len() < u8::MAX as usize);
+
+/// A field name of [`KEYS`] and its slot; made by `k!`.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    name: &'static str,
+    slot: u8,
+}
+
+impl Field {
+    /// The key for `name`; fails to compile (in a `const`) when `name` is not in [`KEYS`].
+    const fn new(name: &'static str) -> Field {
+        let mut i = 0;
+        while i < KEYS.len() {
+            if const_eq(KEYS[i], name) {
+                return Field { name, slot: i as u8 };
+            }
+            i += 1;
+        }
+        panic!("a field name the mapping reads must be listed in KEYS");
+    }
+}
+
+const fn const_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// [`Field::new`] for each name, at compile time.
+const fn keys<const N: usize>(names: [&'static str; N]) -> [Field; N] {
+    let mut out = [Field { name: "", slot: 0 }; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = Field::new(names[i]);
+        i += 1;
+    }
+    out
+}
+
+/// `k!("datetime")`: the [`Field`] of a field name, resolved at compile time.
+macro_rules! k {
+    ($name:literal) => {
+        const { Field::new($name) }
+    };
+}
+
+/// Name → slot in [`KEYS`], for reading a record's names.
+static KEY_TABLE: std::sync::LazyLock<NameTable<256>> = std::sync::LazyLock::new(|| NameTable::build(KEYS.len(), |i| KEYS[i].as_bytes()).expect("KEYS fit the table"));
+
 /// A record's fields by the Elastic / template key names, values decoded.
 /// Field names and values borrow from the line unless decoding changed them.
-#[derive(Default)]
 pub struct Record<'a> {
     pub fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    /// Name → position; `None` for records with more fields than it holds (then a scan).
-    index: Option<NameTable<128>>,
+    /// For each name of [`KEYS`], its first position in `fields`, or [`Record::ABSENT`].
+    slots: [u32; KEYS.len()],
 }
 
 impl std::fmt::Debug for Record<'_> {
@@ -106,34 +175,41 @@ impl std::fmt::Debug for Record<'_> {
 }
 
 impl<'a> Record<'a> {
+    const ABSENT: u32 = u32::MAX;
+
     pub fn new(fields: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
-        // The mapping asks for about forty names per record, many of them absent: a table
-        // answers each with one hash where a scan compared against every field.
-        let index = NameTable::build(fields.len(), |i| fields[i].0.as_bytes());
-        Record { fields, index }
+        let table = &*KEY_TABLE;
+        let mut slots = [Self::ABSENT; KEYS.len()];
+        for (i, (name, _)) in fields.iter().enumerate() {
+            if let Some(s) = table.find(name.as_bytes(), |j| KEYS[j].as_bytes()) {
+                // A repeated name answers with its first value.
+                if slots[s] == Self::ABSENT {
+                    slots[s] = u32::try_from(i).unwrap_or(Self::ABSENT);
+                }
+            }
+        }
+        Record { fields, slots }
     }
 
-    fn position(&self, k: &str) -> Option<usize> {
-        match &self.index {
-            Some(t) => t.find(k.as_bytes(), |i| self.fields[i].0.as_bytes()),
-            None => self.fields.iter().position(|(a, _)| a == k),
-        }
+    fn position(&self, k: Field) -> Option<usize> {
+        let at = self.slots[k.slot as usize];
+        (at != Self::ABSENT).then_some(at as usize)
     }
 
     /// The value, decoded, or `None` when absent or a placeholder.
-    pub fn get(&self, k: &str) -> Option<&str> {
+    fn get(&self, k: Field) -> Option<&str> {
         self.position(k).map(|i| self.fields[i].1.as_ref()).filter(|v| !is_placeholder(v))
     }
 
     /// What [`Record::get`] answers, taken out of the record (later lookups of `k` find
     /// nothing): a value that decoding made owned moves on instead of being copied again.
-    fn take(&mut self, k: &str) -> Option<Cow<'a, str>> {
+    fn take(&mut self, k: Field) -> Option<Cow<'a, str>> {
         let at = self.position(k)?;
         let v = &mut self.fields[at].1;
         (!is_placeholder(v)).then(|| std::mem::take(v))
     }
-    fn any(&self, keys: &[&str]) -> Option<&str> {
-        keys.iter().find_map(|k| self.get(k))
+    fn any(&self, keys: &[Field]) -> Option<&str> {
+        keys.iter().find_map(|&k| self.get(k))
     }
 }
 
@@ -565,18 +641,18 @@ fn delimited(cols: Vec<String>) -> Result<(Option<Feed>, Record<'static>), Strin
     Ok((Some(feed), Record::new(fields)))
 }
 
-fn ip(r: &Record, k: &str) -> Result<Option<IpAddr>, String> {
-    r.get(k).map(|v| logfetch_common::text::parse_ip(v).ok_or_else(|| format!("field `{k}`: `{v}` is not an IP address"))).transpose()
+fn ip(r: &Record, k: Field) -> Result<Option<IpAddr>, String> {
+    r.get(k).map(|v| logfetch_common::text::parse_ip(v).ok_or_else(|| format!("field `{}`: `{v}` is not an IP address", k.name))).transpose()
 }
-fn port(r: &Record, k: &str) -> Result<Option<u16>, String> {
-    r.get(k).filter(|v| *v != "0").map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not a port"))).transpose()
+fn port(r: &Record, k: Field) -> Result<Option<u16>, String> {
+    r.get(k).filter(|v| *v != "0").map(|v| v.parse().map_err(|_| format!("field `{}`: `{v}` is not a port", k.name))).transpose()
 }
-fn num(r: &Record, k: &str) -> Result<Option<u64>, String> {
-    r.get(k).map(|v| v.parse().map_err(|_| format!("field `{k}`: `{v}` is not a number"))).transpose()
+fn num(r: &Record, k: Field) -> Result<Option<u64>, String> {
+    r.get(k).map(|v| v.parse().map_err(|_| format!("field `{}`: `{v}` is not a number", k.name))).transpose()
 }
 
 fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Envelope, String> {
-    let time = match (r.get("epochtime"), r.get("datetime")) {
+    let time = match (r.get(k!("epochtime")), r.get(k!("datetime"))) {
         (_, Some(dt)) => logfetch_common::time::parse_vendor_time(dt, ctx.tz, ctx.now).map_err(|e| format!("field `datetime`: {e}"))?,
         (Some(ep), None) => logfetch_common::time::parse_vendor_time(ep, ctx.tz, ctx.now).map_err(|e| format!("field `epochtime`: {e}"))?,
         (None, None) => return Err("field `datetime` is missing".into()),
@@ -584,7 +660,7 @@ fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Env
     // `recordid` is not documented as unique (the fixtures repeat it), so the stable id is the
     // hash of the record itself: a replayed record gets the same id, a different one does not.
     let mut env = Envelope::new(&ctx.tenant, "Zscaler", "Internet Access", "zscaler", time, None, raw);
-    env.original_time = r.get("datetime").map(str::to_string);
+    env.original_time = r.get(k!("datetime")).map(str::to_string);
     env.event_code = Some(match feed {
         Feed::Dns => "zscalernss-dns".into(),
         Feed::Firewall => "zscalernss-fw".into(),
@@ -597,21 +673,21 @@ fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Env
 
 /// Fields kept in `unmapped` as the feed wrote them: the envelope's (user and device context)
 /// and the DNS feed's own, in name order, so each lands at the end of the sorted list.
-const DNS_UNMAPPED: [&str; 24] = [
+const DNS_UNMAPPED: [Field; 24] = keys([
     "category", "cloudname", "company", "datacenter", "department", "dept", "devicehostname", "deviceowner", "devicetype", "dns_gateway_rule", "dns_gateway_status", "dnsapp", "durationms", "ecs_slot", "error", "loc", "location",
     "locationname", "recordid", "reqaction", "reqrulelabel", "resaction", "resrulelabel", "restype",
-];
+]);
 /// The same for the firewall feed.
-const FW_UNMAPPED: [&str; 22] = [
+const FW_UNMAPPED: [Field; 22] = keys([
     "category", "cloudname", "company", "datacenter", "department", "dept", "destcountry", "devicehostname", "deviceowner", "devicetype", "ipcat", "ipsrulelabel", "loc", "location", "locationname", "nwsvc", "recordid", "stateful",
     "threatcat", "threatname", "tsip", "tuntype",
-];
+]);
 
 /// Moves the `names` fields into `um`; the mapping's last look at them.
-fn keep_unmapped(r: &mut Record, names: &[&'static str], um: &mut Unmapped) {
+fn keep_unmapped(r: &mut Record, names: &[Field], um: &mut Unmapped) {
     for &k in names {
         if let Some(v) = r.take(k) {
-            um.insert(k, serde_json::Value::String(v.into_owned()));
+            um.insert(k.name, serde_json::Value::String(v.into_owned()));
         }
     }
 }
@@ -646,10 +722,10 @@ fn rr_type(t: &str) -> String {
 /// The event is built where it ends up, in the one-element vector the parser returns: moving a
 /// finished event (about 1 KB) into place, two or three times, showed in the profile.
 fn map_dns(r: &mut Record, raw: &str, ctx: &ParseContext) -> Result<Vec<Event>, String> {
-    let q = r.any(&["dns_req", "req", "cs5"]).ok_or("field `dns_req` is missing or a placeholder")?;
+    let q = r.any(&[k!("dns_req"), k!("req"), k!("cs5")]).ok_or("field `dns_req` is missing or a placeholder")?;
     let env = envelope(r, raw, ctx, Feed::Dns)?;
-    let client = ip(r, "clt_sip")?;
-    let (server, server_port) = (ip(r, "srv_dip")?, port(r, "srv_dport")?);
+    let client = ip(r, k!("clt_sip"))?;
+    let (server, server_port) = (ip(r, k!("srv_dip"))?, port(r, k!("srv_dport"))?);
     let mut out = Vec::with_capacity(1);
     out.push(Event::Dns(DnsEvent::new(env, DnsActivity::Traffic, q)));
     if let Some(Event::Dns(d)) = out.last_mut() {
@@ -661,8 +737,8 @@ fn map_dns(r: &mut Record, raw: &str, ctx: &ParseContext) -> Result<Vec<Event>, 
 fn fill_dns(r: &mut Record, d: &mut DnsEvent, client: Option<IpAddr>, server: Option<IpAddr>, server_port: Option<u16>) {
     d.client = Endpoint { ip: client, ..Endpoint::default() };
     d.server = Endpoint { ip: server, port: server_port, ..Endpoint::default() };
-    d.query_type = r.any(&["dns_reqtype", "reqtype"]).map(rr_type);
-    if let Some(resp) = r.any(&["dns_resp", "res"]) {
+    d.query_type = r.any(&[k!("dns_reqtype"), k!("reqtype")]).map(rr_type);
+    if let Some(resp) = r.any(&[k!("dns_resp"), k!("res")]) {
         // The response is an address, a name, or an error text such as `NXDOMAIN`.
         if let Some(code) = logfetch_common::event::rcode_from_text(resp).filter(|_| !resp.chars().all(|c| c.is_ascii_digit())) {
             d.rcode = Some(code);
@@ -676,56 +752,56 @@ fn fill_dns(r: &mut Record, d: &mut DnsEvent, client: Option<IpAddr>, server: Op
             d.rcode = Some(0);
         }
     }
-    let (req, res) = (r.get("reqaction"), r.get("resaction"));
+    let (req, res) = (r.get(k!("reqaction")), r.get(k!("resaction")));
     d.disposition = match (action(req), action(res)) {
         (Disposition::Unknown, x) => x,
         (x, Disposition::Allowed) | (x, Disposition::Unknown) => x,
         (_, x) => x,
     };
-    d.rule = r.any(&["resrulelabel", "reqrulelabel"]).map(str::to_string);
-    d.user = r.any(&["user", "login"]).map(str::to_string);
-    d.protocol_num = r.get("protocol").and_then(protocol_number);
+    d.rule = r.any(&[k!("resrulelabel"), k!("reqrulelabel")]).map(str::to_string);
+    d.user = r.any(&[k!("user"), k!("login")]).map(str::to_string);
+    d.protocol_num = r.get(k!("protocol")).and_then(protocol_number);
     keep_unmapped(r, &DNS_UNMAPPED, &mut d.envelope.unmapped);
 }
 
 fn map_fw(r: &mut Record, raw: &str, ctx: &ParseContext) -> Result<Event, String> {
     let env = envelope(r, raw, ctx, Feed::Firewall)?;
-    let disp = action(r.get("action"));
+    let disp = action(r.get(k!("action")));
     // Aggregated records (zscaler.md §4.2) summarise several sessions: a traffic report, not one
     // connection's open or close.
-    let aggregate = r.get("aggregate").is_some_and(|a| a.eq_ignore_ascii_case("yes"));
+    let aggregate = r.get(k!("aggregate")).is_some_and(|a| a.eq_ignore_ascii_case("yes"));
     let activity = if disp.is_denied() { FlowActivity::Refuse } else { FlowActivity::Traffic };
     let mut f = FlowEvent::new(env, activity);
-    f.src = Endpoint { ip: ip(r, "csip")?, port: port(r, "csport")?, nat_ip: ip(r, "ssip")?, nat_port: port(r, "ssport")?, user: r.get("user").map(str::to_string), ..Endpoint::default() };
-    let dnat = r.get("dnat").is_some_and(|d| d.eq_ignore_ascii_case("yes"));
+    f.src = Endpoint { ip: ip(r, k!("csip"))?, port: port(r, k!("csport"))?, nat_ip: ip(r, k!("ssip"))?, nat_port: port(r, k!("ssport"))?, user: r.get(k!("user")).map(str::to_string), ..Endpoint::default() };
+    let dnat = r.get(k!("dnat")).is_some_and(|d| d.eq_ignore_ascii_case("yes"));
     f.dst = Endpoint {
-        ip: ip(r, "cdip")?,
-        port: port(r, "cdport")?,
-        nat_ip: if dnat { ip(r, "sdip")? } else { None },
-        nat_port: if dnat { port(r, "sdport")? } else { None },
+        ip: ip(r, k!("cdip"))?,
+        port: port(r, k!("cdport"))?,
+        nat_ip: if dnat { ip(r, k!("sdip"))? } else { None },
+        nat_port: if dnat { port(r, k!("sdport"))? } else { None },
         ..Endpoint::default()
     };
     if f.dst.ip.is_none() {
         // The client's destination is unknown (0.0.0.0); the server side is what was reached.
-        f.dst.ip = ip(r, "sdip")?;
-        f.dst.port = f.dst.port.or(port(r, "sdport")?);
+        f.dst.ip = ip(r, k!("sdip"))?;
+        f.dst.port = f.dst.port.or(port(r, k!("sdport"))?);
     }
-    f.protocol_num = r.get("proto").and_then(protocol_number);
+    f.protocol_num = r.get(k!("proto")).and_then(protocol_number);
     // CEF `out` / `in` (zscaler.md §4.1): client → server and back.
-    f.bytes_out = num(r, "outbytes")?;
-    f.bytes_in = num(r, "inbytes")?;
+    f.bytes_out = num(r, k!("outbytes"))?;
+    f.bytes_in = num(r, k!("inbytes"))?;
     f.disposition = disp;
-    f.rule = r.get("rulelabel").map(str::to_string);
-    f.application = r.any(&["nwapp", "nwsvc"]).map(str::to_string);
-    f.user = r.get("user").map(str::to_string);
-    f.duration_ms = num(r, "durationms")?.or(num(r, "duration")?.and_then(|s| s.checked_mul(1000)));
+    f.rule = r.get(k!("rulelabel")).map(str::to_string);
+    f.application = r.any(&[k!("nwapp"), k!("nwsvc")]).map(str::to_string);
+    f.user = r.get(k!("user")).map(str::to_string);
+    f.duration_ms = num(r, k!("durationms"))?.or(num(r, k!("duration"))?.and_then(|s| s.checked_mul(1000)));
     let um = &mut f.envelope.unmapped;
     keep_unmapped(r, &FW_UNMAPPED, um);
     um.insert("aggregated", aggregate.into());
-    if let Some(n) = num(r, "numsessions")? {
+    if let Some(n) = num(r, k!("numsessions"))? {
         um.insert("numsessions", n.into());
     }
-    if let Some(v) = num(r, "avgduration")? {
+    if let Some(v) = num(r, k!("avgduration"))? {
         um.insert("avgduration_ms", v.into());
     }
     // Addresses can all be `0.0.0.0` (sanitised exports, some tunnel types): the record still
