@@ -674,11 +674,16 @@ impl<'a> Obj<'a> {
         write_value(self.buf, v);
     }
 
-    /// Like [`Obj::value`] for a key that is not `'static` (escaped).
+    /// Like [`Obj::value`] for a key that may need escaping (a vendor's field name). Most are
+    /// plain names: those take the key path of the constant ones.
     pub fn dyn_value(&mut self, k: &str, v: &serde_json::Value) {
-        self.sep();
-        write_str(self.buf, k);
-        self.buf.push(b':');
+        if needs_escape(k.as_bytes()) {
+            self.sep();
+            write_str(self.buf, k);
+            self.buf.push(b':');
+        } else {
+            self.key(k);
+        }
         write_value(self.buf, v);
     }
 }
@@ -882,6 +887,25 @@ mod tests {
             write_ip(&mut b, ip.parse().unwrap());
             assert_eq!(b, format!("\"{ip}\"").as_bytes());
         }
+    }
+
+    #[test]
+    fn vendor_keys_plain_or_escaped_in_any_position() {
+        // A plain key takes the constant-key path (which stores the comma itself), an escaped one
+        // the general path: first, between and after each other.
+        let mut buf = Vec::new();
+        let mut o = Obj::begin(&mut buf);
+        o.dyn_value("plain", &serde_json::json!("a"));
+        o.dyn_value("we\"ird\tkey", &serde_json::json!("b"));
+        o.dyn_value("next", &serde_json::json!(3));
+        o.end();
+        assert_eq!(String::from_utf8(buf).unwrap(), r#"{"plain":"a","we\"ird\tkey":"b","next":3}"#);
+        let mut buf = Vec::new();
+        let mut o = Obj::begin(&mut buf);
+        o.dyn_value("we\\ird", &serde_json::json!(null));
+        o.dyn_value("plain", &serde_json::json!([1]));
+        o.end();
+        assert_eq!(String::from_utf8(buf).unwrap(), r#"{"we\\ird":null,"plain":[1]}"#);
     }
 
     #[test]

@@ -483,8 +483,9 @@ impl<'a, 'm> Line<'a, 'm> {
         })
     }
 
-    /// The string whose `"` is at `*i`, borrowed, and whether it holds a `%`; `*i` moves past it.
-    fn string(&self, i: &mut usize) -> Option<(&'a str, bool)> {
+    /// The string whose `"` is at `*i`, borrowed; `*i` moves past it.
+    #[inline]
+    fn string(&self, i: &mut usize) -> Option<&'a str> {
         if self.t.as_bytes().get(*i) != Some(&b'"') {
             return None;
         }
@@ -492,7 +493,15 @@ impl<'a, 'm> Line<'a, 'm> {
         let end = self.next_quote(start)?;
         *i = end + 1;
         // Both ends are ASCII quotes, so this is a whole-character slice of the line.
-        Some((&self.t[start..end], self.any_percent(start, end)))
+        Some(&self.t[start..end])
+    }
+
+    /// [`Line::string`] for a value: also whether it holds a `%` (a key's is never decoded).
+    #[inline]
+    fn value_string(&self, i: &mut usize) -> Option<(&'a str, bool)> {
+        let s = self.string(i)?;
+        let end = *i - 1;
+        Some((s, self.any_percent(end - s.len(), end)))
     }
 
     /// The members of an object whose `{` is behind `*i`, through its `}`. `top` is the top
@@ -507,7 +516,7 @@ impl<'a, 'm> Line<'a, 'm> {
         }
         loop {
             skip_ws(b, i);
-            let (key, _) = self.string(i)?;
+            let key = self.string(i)?;
             skip_ws(b, i);
             if b.get(*i) != Some(&b':') {
                 return None;
@@ -516,7 +525,7 @@ impl<'a, 'm> Line<'a, 'm> {
             skip_ws(b, i);
             // The value as written, and whether it needs decoding.
             let value: Option<(&'a str, bool)> = match *b.get(*i)? {
-                b'"' => Some(self.string(i)?),
+                b'"' => Some(self.value_string(i)?),
                 b'{' if key == "event" && top.is_some() => {
                     *i += 1;
                     let mut ev = Vec::with_capacity(24);
