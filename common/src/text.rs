@@ -156,6 +156,33 @@ pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
+/// The first position of `name` in `names`, evaluated at compile time where the connectors resolve
+/// a field name to its column or slot (`col!`, `k!`).
+pub const fn const_position(names: &[&str], name: &str) -> Option<usize> {
+    let mut i = 0;
+    while i < names.len() {
+        if const_eq(names[i].as_bytes(), name.as_bytes()) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+const fn const_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// `a == b` for the short names of field tables, without a `memcmp` call: a word at a time,
 /// the last word overlapping the one before it.
 #[inline(always)]
@@ -266,6 +293,18 @@ impl<const SLOTS: usize> NameTable<SLOTS> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn const_position_finds_the_first_whole_name() {
+        const NAMES: [&str; 4] = ["src", "srcloc", "sr", "src"];
+        const SRC: Option<usize> = const_position(&NAMES, "src");
+        assert_eq!(SRC, Some(0), "the first of a repeated name");
+        assert_eq!(const_position(&NAMES, "srcloc"), Some(1));
+        assert_eq!(const_position(&NAMES, "sr"), Some(2));
+        for missing in ["s", "srcl", "SRC", ""] {
+            assert_eq!(const_position(&NAMES, missing), None, "{missing:?}");
+        }
+    }
 
     #[test]
     fn utf8_answers_as_the_standard_check_does() {

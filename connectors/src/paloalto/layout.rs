@@ -81,28 +81,10 @@ impl Col {
 
 /// The first position of `name` in `names`, `ABSENT` if none.
 const fn position(names: &[&str], name: &str) -> u8 {
-    let mut i = 0;
-    while i < names.len() {
-        if const_eq(names[i].as_bytes(), name.as_bytes()) {
-            return i as u8;
-        }
-        i += 1;
+    match logfetch_common::text::const_position(names, name) {
+        Some(i) => i as u8,
+        None => ABSENT,
     }
-    ABSENT
-}
-
-const fn const_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 #[cfg(test)]

@@ -111,32 +111,13 @@ struct Field {
 }
 
 impl Field {
-    /// The key for `name`; fails to compile (in a `const`) when `name` is not in [`KEYS`].
+    /// The field `name`; fails to compile (in a `const`) when `name` is not in [`KEYS`].
     const fn new(name: &'static str) -> Field {
-        let mut i = 0;
-        while i < KEYS.len() {
-            if const_eq(KEYS[i], name) {
-                return Field { name, slot: i as u8 };
-            }
-            i += 1;
+        match logfetch_common::text::const_position(&KEYS, name) {
+            Some(i) => Field { name, slot: i as u8 },
+            None => panic!("a field name the mapping reads must be listed in KEYS"),
         }
-        panic!("a field name the mapping reads must be listed in KEYS");
     }
-}
-
-const fn const_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// [`Field::new`] for each name, at compile time.
@@ -160,35 +141,55 @@ macro_rules! k {
 /// Name → slot in [`KEYS`], for reading a record's names.
 static KEY_TABLE: std::sync::LazyLock<NameTable<256>> = std::sync::LazyLock::new(|| NameTable::build(KEYS.len(), |i| KEYS[i].as_bytes()).expect("KEYS fit the table"));
 
-/// A record's fields by the Elastic / template key names, values decoded.
-/// Field names and values borrow from the line unless decoding changed them.
+/// A record's fields that the mapping reads (the names of [`KEYS`]), values decoded; other
+/// fields are left out. Values borrow from the line unless decoding changed them.
 pub struct Record<'a> {
-    pub fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    /// For each name of [`KEYS`], its first position in `fields`, or [`Record::ABSENT`].
-    slots: [u32; KEYS.len()],
+    /// The values, in the order read.
+    values: Vec<Cow<'a, str>>,
+    /// For each name of [`KEYS`], its value's position in `values`, or [`Record::ABSENT`].
+    slots: [u8; KEYS.len()],
 }
 
 impl std::fmt::Debug for Record<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Record").field("fields", &self.fields).finish()
+        let held = KEYS.iter().zip(self.slots).filter(|(_, at)| *at != Self::ABSENT);
+        f.debug_map().entries(held.map(|(name, at)| (name, &self.values[at as usize]))).finish()
     }
 }
 
 impl<'a> Record<'a> {
-    const ABSENT: u32 = u32::MAX;
+    const ABSENT: u8 = u8::MAX;
 
+    fn empty() -> Self {
+        Record { values: Vec::with_capacity(24), slots: [Self::ABSENT; KEYS.len()] }
+    }
+
+    /// The slot of `name`, when the mapping reads it.
+    #[inline]
+    fn slot_of(name: &str) -> Option<usize> {
+        KEY_TABLE.find(name.as_bytes(), |j| KEYS[j].as_bytes())
+    }
+
+    /// Keeps the value `value` makes for the name of `slot`, unless the record has one already:
+    /// a repeated name answers with its first value (and the later ones are not even decoded).
+    #[inline]
+    fn set(&mut self, slot: usize, value: impl FnOnce() -> Cow<'a, str>) {
+        if self.slots[slot] == Self::ABSENT {
+            // At most one value per name of `KEYS`, fewer than `ABSENT`.
+            self.slots[slot] = self.values.len() as u8;
+            self.values.push(value());
+        }
+    }
+
+    /// The record of `fields` (name, decoded value).
     pub fn new(fields: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
-        let table = &*KEY_TABLE;
-        let mut slots = [Self::ABSENT; KEYS.len()];
-        for (i, (name, _)) in fields.iter().enumerate() {
-            if let Some(s) = table.find(name.as_bytes(), |j| KEYS[j].as_bytes()) {
-                // A repeated name answers with its first value.
-                if slots[s] == Self::ABSENT {
-                    slots[s] = u32::try_from(i).unwrap_or(Self::ABSENT);
-                }
+        let mut r = Self::empty();
+        for (name, value) in fields {
+            if let Some(s) = Self::slot_of(&name) {
+                r.set(s, || value);
             }
         }
-        Record { fields, slots }
+        r
     }
 
     fn position(&self, k: Field) -> Option<usize> {
@@ -196,16 +197,21 @@ impl<'a> Record<'a> {
         (at != Self::ABSENT).then_some(at as usize)
     }
 
+    /// Whether the record has a value for `k`, a placeholder or not.
+    fn has(&self, k: Field) -> bool {
+        self.position(k).is_some()
+    }
+
     /// The value, decoded, or `None` when absent or a placeholder.
     fn get(&self, k: Field) -> Option<&str> {
-        self.position(k).map(|i| self.fields[i].1.as_ref()).filter(|v| !is_placeholder(v))
+        self.position(k).map(|i| self.values[i].as_ref()).filter(|v| !is_placeholder(v))
     }
 
     /// What [`Record::get`] answers, taken out of the record (later lookups of `k` find
     /// nothing): a value that decoding made owned moves on instead of being copied again.
     fn take(&mut self, k: Field) -> Option<Cow<'a, str>> {
         let at = self.position(k)?;
-        let v = &mut self.fields[at].1;
+        let v = &mut self.values[at];
         (!is_placeholder(v)).then(|| std::mem::take(v))
     }
     fn any(&self, keys: &[Field]) -> Option<&str> {
@@ -220,8 +226,6 @@ struct JsonRecord<'a> {
     sourcetype: Option<Cow<'a, str>>,
     fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     event: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
-    /// Whether the values are percent-decoded already (the plain reader does it as it reads).
-    decoded: bool,
 }
 
 /// One JSON value as text, or `None` for objects, arrays and null.
@@ -360,7 +364,7 @@ impl<'de> serde::Deserialize<'de> for JsonRecord<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<JsonRecord<'de>, A::Error> {
-                let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None, decoded: false };
+                let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None };
                 while let Some(Key(k)) = a.next_key::<Key<'de>>()? {
                     if k == "event" {
                         match a.next_value::<Fields<'de>>()? {
@@ -388,8 +392,9 @@ impl<'de> serde::Deserialize<'de> for JsonRecord<'de> {
 /// object of those at the top level. Gives `None` for anything else (escapes, control
 /// characters anywhere, other numbers, arrays, other nesting, any syntax error): the line is then
 /// read by `serde_json`, which words the errors. Where it answers, the answer is serde's (a test
-/// compares the two on mutated lines), with the values percent-decoded.
-fn read_plain_json(t: &str) -> Option<JsonRecord<'_>> {
+/// compares the two on mutated lines), with the values percent-decoded: the sourcetype and the
+/// record (the `event` object's fields, read straight into it, or else the top level's).
+fn read_plain_json(t: &str) -> Option<(Option<Cow<'_, str>>, Record<'_>)> {
     let b = t.as_bytes();
     if b.first() != Some(&b'{') {
         return None;
@@ -406,11 +411,14 @@ fn read_plain_json(t: &str) -> Option<JsonRecord<'_>> {
     };
     let (quote, percent) = masks.split_at_mut(blocks);
     let line = Line::scan(t, quote, percent)?;
-    let mut r = JsonRecord { sourcetype: None, fields: Vec::new(), event: None, decoded: true };
+    let (mut pairs, mut sourcetype, mut event) = (Vec::new(), None, None);
     let mut i = 1;
-    line.members(&mut i, &mut r.fields, Some((&mut r.event, &mut r.sourcetype)))?;
+    line.members(&mut i, Members::Top { pairs: &mut pairs, sourcetype: &mut sourcetype, event: &mut event })?;
     skip_ws(b, &mut i);
-    (i == b.len()).then_some(r)
+    if i != b.len() {
+        return None;
+    }
+    Some((sourcetype, event.unwrap_or_else(|| Record::new(pairs))))
 }
 
 fn skip_ws(b: &[u8], i: &mut usize) {
@@ -420,7 +428,14 @@ fn skip_ws(b: &[u8], i: &mut usize) {
     }
 }
 
-type TopLevel<'r, 'a> = (&'r mut Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>, &'r mut Option<Cow<'a, str>>);
+/// Where [`Line::members`] puts an object's members.
+enum Members<'r, 'a> {
+    /// The top level's: every scalar member with its name, the sourcetype, and the `event`
+    /// object's record (the last one, as serde's reading keeps).
+    Top { pairs: &'r mut Vec<(Cow<'a, str>, Cow<'a, str>)>, sourcetype: &'r mut Option<Cow<'a, str>>, event: &'r mut Option<Record<'a>> },
+    /// The `event` object's: straight into its record.
+    Event(&'r mut Record<'a>),
+}
 
 /// A line without backslashes or control characters, with its `"` and `%` bytes as bit masks
 /// (bit k of block j is byte 64j + k), found in one pass of 64 bytes at a time. In such a line
@@ -504,10 +519,9 @@ impl<'a, 'm> Line<'a, 'm> {
         Some((s, self.any_percent(end - s.len(), end)))
     }
 
-    /// The members of an object whose `{` is behind `*i`, through its `}`. `top` is the top
-    /// level's `event` and `sourcetype`; nested objects (other than the top level's `event`) give
-    /// `None`.
-    fn members(&self, i: &mut usize, out: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>, mut top: Option<TopLevel<'_, 'a>>) -> Option<()> {
+    /// The members of an object whose `{` is behind `*i`, through its `}`, into `out`; nested
+    /// objects (other than the top level's `event`) give `None`.
+    fn members(&self, i: &mut usize, mut out: Members<'_, 'a>) -> Option<()> {
         let (t, b) = (self.t, self.t.as_bytes());
         skip_ws(b, i);
         if b.get(*i) == Some(&b'}') {
@@ -526,12 +540,10 @@ impl<'a, 'm> Line<'a, 'm> {
             // The value as written, and whether it needs decoding.
             let value: Option<(&'a str, bool)> = match *b.get(*i)? {
                 b'"' => Some(self.value_string(i)?),
-                b'{' if key == "event" && top.is_some() => {
+                b'{' if key == "event" && matches!(out, Members::Top { .. }) => {
                     *i += 1;
-                    let mut ev = Vec::with_capacity(24);
-                    self.members(i, &mut ev, None)?;
-                    if let Some((event, _)) = top.as_mut() {
-                        **event = Some(ev);
+                    if let Members::Top { event, .. } = &mut out {
+                        self.members(i, Members::Event(event.insert(Record::empty())))?;
                     }
                     None
                 }
@@ -562,17 +574,22 @@ impl<'a, 'm> Line<'a, 'm> {
                 _ => return None,
             };
             if let Some((v, encoded)) = value {
-                let decoded = if encoded { percent_decode_cow(v) } else { Cow::Borrowed(v) };
-                match top.as_mut() {
+                let decoded = || if encoded { percent_decode_cow(v) } else { Cow::Borrowed(v) };
+                match &mut out {
+                    // A value the mapping does not read is not decoded at all.
+                    Members::Event(rec) => {
+                        if let Some(s) = Record::slot_of(key) {
+                            rec.set(s, decoded);
+                        }
+                    }
                     // A top-level `event` that is not an object is left out, as serde's reading does.
-                    Some(_) if key == "event" => {}
-                    Some((_, sourcetype)) => {
+                    Members::Top { .. } if key == "event" => {}
+                    Members::Top { pairs, sourcetype, .. } => {
                         if key == "sourcetype" {
                             **sourcetype = Some(Cow::Borrowed(v));
                         }
-                        out.push((Cow::Borrowed(key), decoded));
+                        pairs.push((Cow::Borrowed(key), decoded()));
                     }
-                    None => out.push((Cow::Borrowed(key), decoded)),
                 }
             }
             skip_ws(b, i);
@@ -588,25 +605,32 @@ impl<'a, 'm> Line<'a, 'm> {
     }
 }
 
-fn from_json(r: JsonRecord<'_>) -> (Option<Feed>, Record<'_>) {
-    let feed = match r.sourcetype.as_deref() {
+/// The feed a JSON record's `sourcetype` names.
+fn feed_of(sourcetype: Option<&str>) -> Option<Feed> {
+    match sourcetype {
         Some(s) if s.contains("dns") => Some(Feed::Dns),
         Some(s) if s.contains("fw") || s.contains("firewall") => Some(Feed::Firewall),
         _ => None,
-    };
-    let mut fields = r.event.unwrap_or(r.fields);
-    if !r.decoded {
-        for (_, v) in &mut fields {
-            *v = decode_value(std::mem::take(v));
+    }
+}
+
+/// The record of what `serde_json` read: the `event` object's fields, or else the top level's,
+/// the ones the mapping reads percent-decoded.
+fn from_json(r: JsonRecord<'_>) -> (Option<Feed>, Record<'_>) {
+    let feed = feed_of(r.sourcetype.as_deref());
+    let mut rec = Record::empty();
+    for (name, value) in r.event.unwrap_or(r.fields) {
+        if let Some(s) = Record::slot_of(&name) {
+            rec.set(s, || decode_value(value));
         }
     }
-    (feed, Record::new(fields))
+    (feed, rec)
 }
 
 fn guess_feed(r: &Record) -> Option<Feed> {
-    if r.fields.iter().any(|(k, _)| k == "dns_req" || k == "dns_reqtype") {
+    if r.has(k!("dns_req")) || r.has(k!("dns_reqtype")) {
         Some(Feed::Dns)
-    } else if r.fields.iter().any(|(k, _)| k == "cdip" || k == "csip" || k == "nwsvc") {
+    } else if r.has(k!("cdip")) || r.has(k!("csip")) || r.has(k!("nwsvc")) {
         Some(Feed::Firewall)
     } else {
         None
@@ -617,11 +641,10 @@ fn guess_feed(r: &Record) -> Option<Feed> {
 pub fn read(line: &str) -> Result<(Feed, Record<'_>), String> {
     let t = line.trim();
     let (feed, rec) = if t.starts_with('{') {
-        let r: JsonRecord<'_> = match read_plain_json(t) {
-            Some(r) => r,
-            None => serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?,
-        };
-        from_json(r)
+        match read_plain_json(t) {
+            Some((sourcetype, rec)) => (feed_of(sourcetype.as_deref()), rec),
+            None => from_json(serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?),
+        }
     } else if t.contains('\t') && t.split('\t').next().is_some_and(|f| !f.contains('=')) {
         let cols = logfetch_common::text::split_delimited(t, '\t');
         delimited(cols)?
