@@ -579,7 +579,15 @@ impl<'a, 'm> Line<'a, 'm> {
                     // A value the mapping does not read is not decoded at all.
                     Members::Event(rec) => {
                         if let Some(s) = Record::slot_of(key) {
-                            rec.set(s, decoded);
+                            // Two calls rather than one with `decoded`: a borrowed value is then
+                            // stored straight from registers. Made on the stack by either branch and
+                            // copied from there, it was loaded wider than stored (a stalled store
+                            // forward, a fifth of this function's time).
+                            if encoded {
+                                rec.set(s, || percent_decode_cow(v));
+                            } else {
+                                rec.set(s, || Cow::Borrowed(v));
+                            }
                         }
                     }
                     // A top-level `event` that is not an object is left out, as serde's reading does.
