@@ -149,14 +149,28 @@ impl Unmapped {
     }
 
     /// Sets `name` to `value`; returns the value it replaces.
+    ///
+    /// Inlined for the usual case, a name past the last one: the pair is then built where it is
+    /// stored. Passed by reference into a call, it was copied out of the caller's stack with loads
+    /// wider than the stores that had built it (stalled store forwards, most of this function's
+    /// time).
+    #[inline(always)]
     pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: serde_json::Value) -> Option<serde_json::Value> {
         let name = name.into();
         // Fields mostly arrive in order: try the end first.
-        let at = match self.0.last() {
-            Some((last, _)) if short_cmp(last.as_bytes(), name.as_bytes()).is_lt() => Err(self.0.len()),
-            _ => self.0.binary_search_by(|(k, _)| short_cmp(k.as_bytes(), name.as_bytes())),
-        };
-        match at {
+        match self.0.last() {
+            Some((last, _)) if short_cmp(last.as_bytes(), name.as_bytes()).is_ge() => self.insert_within(name, value),
+            _ => {
+                self.0.push((name, value));
+                None
+            }
+        }
+    }
+
+    /// [`Unmapped::insert`] of a name that does not sort after every other.
+    #[inline(never)]
+    fn insert_within(&mut self, name: Cow<'static, str>, value: serde_json::Value) -> Option<serde_json::Value> {
+        match self.0.binary_search_by(|(k, _)| short_cmp(k.as_bytes(), name.as_bytes())) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
                 self.0.insert(i, (name, value));
@@ -838,6 +852,9 @@ mod tests {
         let text = serde_json::to_string(&u).unwrap();
         assert_eq!(text, r#"{"category":"web","seqno":7,"vsys":"vsys1","zone":true}"#);
         assert_eq!(serde_json::from_str::<Unmapped>(&text).unwrap(), u);
+        // The last name again replaces it rather than appending a second one.
+        assert_eq!(u.insert("zone", false.into()), Some(true.into()));
+        assert_eq!(u.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["category", "seqno", "vsys", "zone"]);
     }
 
     #[test]
