@@ -151,6 +151,28 @@ fn teardown_is_oriented_by_the_earlier_built() {
 }
 
 #[test]
+fn a_bad_header_is_reported_first_and_leaves_no_connection_behind() {
+    // The body is read before the envelope (to fetch the connection memory early), but a header
+    // the envelope refuses still decides the reason, and its Built is not remembered.
+    let p = CiscoParser::default();
+    let c = ctx();
+    let reason = |l: &str| match p.parse(l, &c) {
+        ParseOutcome::Rejected { reason } => reason,
+        other => panic!("{other:?} for {l}"),
+    };
+    assert!(reason("<166>Jun 31 25:61:00 fw-1 : %ASA-6-302013: Built garbage").starts_with("message 302013: header timestamp:"));
+    assert!(reason("<166>Jun 31 25:61:00 fw-1 : %ASA-6-999999: anything").starts_with("message 999999: header timestamp:"));
+    assert_eq!(reason("<166>Jun  5 08:00:00 fw-1 : %ASA-6-302013: Built garbage"), "message 302013: no protocol");
+    let built = "<166>Jun 31 25:61:00 fw-1 : %ASA-6-302013: Built outbound TCP connection 78 for outside:203.0.113.9/50000 (203.0.113.9/50000) to inside:10.1.1.5/443 (10.1.1.5/443)";
+    assert!(reason(built).contains("header timestamp"));
+    // Without the Built, the Teardown is oriented by its ports: the service port is the responder.
+    let tear = "%ASA-6-302014: Teardown TCP connection 78 for outside:203.0.113.9/50000 to inside:10.1.1.5/443 duration 0:00:01 bytes 10 TCP FINs";
+    let ParseOutcome::Events(evs) = p.parse(tear, &c) else { panic!("{tear}") };
+    let Event::Flow(f) = &evs[0] else { panic!() };
+    assert_eq!(f.src.ip.unwrap().to_string(), "203.0.113.9");
+}
+
+#[test]
 fn denies_nat_and_users() {
     let f = flow("Apr 15 2013 09:36:50: %ASA-4-106023: Deny tcp src dmz:10.1.2.30/63016 dst outside:192.168.0.8/53 by access-group \"acl_dmz\" [0xe3aab522, 0x0]");
     assert_eq!((f.activity, f.disposition, f.rule.as_deref()), (FlowActivity::Refuse, Disposition::Blocked, Some("acl_dmz")));
