@@ -152,13 +152,17 @@ pub struct Record<'a> {
 
 impl std::fmt::Debug for Record<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let held = KEYS.iter().zip(self.slots).filter(|(_, at)| *at != Self::ABSENT);
-        f.debug_map().entries(held.map(|(name, at)| (name, &self.values[at as usize]))).finish()
+        f.debug_map().entries(self.held()).finish()
     }
 }
 
 impl<'a> Record<'a> {
     const ABSENT: u8 = u8::MAX;
+
+    /// The fields held, by name in the order of [`KEYS`], with their values.
+    fn held(&self) -> impl Iterator<Item = (&'static str, &Cow<'a, str>)> + '_ {
+        KEYS.iter().zip(self.slots).filter(|(_, at)| *at != Self::ABSENT).map(|(name, at)| (*name, &self.values[at as usize]))
+    }
 
     fn empty() -> Self {
         Record { values: Vec::with_capacity(24), slots: [Self::ABSENT; KEYS.len()] }

@@ -222,8 +222,7 @@ fn plain_json_reader_agrees_with_serde() {
     /// it can read, percent-decoded (the plain reader decodes as it reads, serde's reading
     /// afterwards).
     fn view(sourcetype: Option<&str>, feed: Option<Feed>, rec: &Record<'_>) -> (Option<String>, Option<Feed>, Pairs) {
-        let values = KEYS.iter().zip(rec.slots).filter(|(_, at)| *at != Record::ABSENT).map(|(name, at)| (*name, rec.values[at as usize].to_string()));
-        (sourcetype.map(str::to_string), feed, values.collect())
+        (sourcetype.map(str::to_string), feed, rec.held().map(|(name, v)| (name, v.to_string())).collect())
     }
     fn serde_view(r: JsonRecord<'_>) -> (Option<String>, Option<Feed>, Pairs) {
         let sourcetype = r.sourcetype.as_deref().map(str::to_string);
