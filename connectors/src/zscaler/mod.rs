@@ -187,10 +187,15 @@ impl<'a> Record<'a> {
 
     /// The record of `fields` (name, decoded value).
     pub fn new(fields: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        Self::collect(fields, |v| v)
+    }
+
+    /// The record of `fields` (name, value as written), `decode` applied to the values kept only.
+    fn collect(fields: Vec<(Cow<'a, str>, Cow<'a, str>)>, decode: impl Fn(Cow<'a, str>) -> Cow<'a, str>) -> Self {
         let mut r = Self::empty();
         for (name, value) in fields {
             if let Some(s) = Self::slot_of(&name) {
-                r.set(s, || value);
+                r.set(s, || decode(value));
             }
         }
         r
@@ -628,14 +633,7 @@ fn feed_of(sourcetype: Option<&str>) -> Option<Feed> {
 /// The record of what `serde_json` read: the `event` object's fields, or else the top level's,
 /// the ones the mapping reads percent-decoded.
 fn from_json(r: JsonRecord<'_>) -> (Option<Feed>, Record<'_>) {
-    let feed = feed_of(r.sourcetype.as_deref());
-    let mut rec = Record::empty();
-    for (name, value) in r.event.unwrap_or(r.fields) {
-        if let Some(s) = Record::slot_of(&name) {
-            rec.set(s, || decode_value(value));
-        }
-    }
-    (feed, rec)
+    (feed_of(r.sourcetype.as_deref()), Record::collect(r.event.unwrap_or(r.fields), decode_value))
 }
 
 fn guess_feed(r: &Record) -> Option<Feed> {
