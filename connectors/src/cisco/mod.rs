@@ -124,16 +124,15 @@ fn is_service_port(p: Option<u16>) -> bool {
 }
 
 impl CiscoParser {
-    fn remember(&self, id: &str, src: &Side<'_>) {
-        let (Some(ip), Ok(id)) = (src.ip, id.parse::<u64>()) else { return };
+    fn remember(&self, id: u64, src: &Side<'_>) {
+        let Some(ip) = src.ip else { return };
         self.conns.lock().unwrap_or_else(|p| p.into_inner()).insert(id, endpoint_key(ip, src.port));
     }
 
-    /// Orients a Teardown: by the remembered Built, else by ports.
-    fn orient(&self, f: &mut AsaFlow<'_>) {
-        let known = f.conn_id.and_then(|id| id.parse::<u64>().ok()).and_then(|id| {
-            self.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
-        });
+    /// Orients a Teardown (connection `id`, when it has a numeric one): by the remembered Built,
+    /// else by ports.
+    fn orient(&self, id: Option<u64>, f: &mut AsaFlow<'_>) {
+        let known = id.and_then(|id| self.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(id));
         let swap = match known {
             Some(initiator) => f.dst.ip.is_some_and(|ip| endpoint_key(ip, f.dst.port) == initiator),
             None => is_service_port(f.src.port) && !is_service_port(f.dst.port),
@@ -147,22 +146,24 @@ impl CiscoParser {
         }
     }
 
-    /// Starts loading what [`CiscoParser::connect`] will look at for `f` (see [`ConnMemory::prefetch`]).
-    fn prefetch(&self, f: &AsaFlow<'_>) {
-        if let Some(id) = f.conn_id.and_then(|id| id.parse::<u64>().ok()) {
-            self.conns.lock().unwrap_or_else(|p| p.into_inner()).prefetch(id);
-        }
+    /// Starts loading what [`CiscoParser::connect`] will look at for `f` (see
+    /// [`ConnMemory::prefetch`]); gives `f`'s connection id as a number, for `connect`.
+    fn prefetch(&self, f: &AsaFlow<'_>) -> Option<u64> {
+        let id = f.conn_id.and_then(|id| id.parse::<u64>().ok())?;
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).prefetch(id);
+        Some(id)
     }
 
-    /// Remembers a Built connection's initiator, or orients a Teardown by it.
-    fn connect(&self, msgid: u32, f: &mut AsaFlow<'_>) {
+    /// Remembers a Built connection's initiator, or orients a Teardown by it (`id`: what
+    /// [`CiscoParser::prefetch`] read).
+    fn connect(&self, msgid: u32, id: Option<u64>, f: &mut AsaFlow<'_>) {
         match msgid {
             302013 | 302015 | 302022 => {
-                if let Some(id) = f.conn_id {
+                if let Some(id) = id {
                     self.remember(id, &f.src);
                 }
             }
-            302014 | 302016 | 302023 => self.orient(f),
+            302014 | 302016 | 302023 => self.orient(id, f),
             _ => {}
         }
     }
@@ -381,9 +382,10 @@ impl RecordParser for CiscoParser {
             430001..=430005 => Ok(None),
             _ => Self::asa(&h),
         };
-        if let Ok(Some(f)) = &flow {
-            self.prefetch(f);
-        }
+        let conn = match &flow {
+            Ok(Some(f)) => self.prefetch(f),
+            _ => None,
+        };
         let env = match envelope(&mut h, line, ctx) {
             Ok(e) => e,
             Err(reason) => return ParseOutcome::Rejected { reason: format!("message {}: {reason}", h.msgid) },
@@ -396,7 +398,7 @@ impl RecordParser for CiscoParser {
             430001 | 430004 | 430005 => ParseOutcome::Skipped { reason: format!("message {} (FTD intrusion/file event) is not a flow or DNS record", h.msgid) },
             id => match flow {
                 Ok(Some(mut f)) => {
-                    self.connect(id, &mut f);
+                    self.connect(id, conn, &mut f);
                     ParseOutcome::Events(map_asa(f, env))
                 }
                 Ok(None) => ParseOutcome::Skipped { reason: format!("message id {id} carries no flow or DNS record") },
