@@ -285,6 +285,9 @@ pub fn run(cmd: MockCommand) -> anyhow::Result<ExitCode> {
             };
             let mode: logfetch_mocks::cisco_syslog::SendMode = transport.parse().map_err(anyhow::Error::msg)?;
             let rt = tokio::runtime::Runtime::new()?;
+            // Reading and splitting a big file takes a while; this line says when sending starts
+            // (bench/run.py times the daemon from it).
+            eprintln!("sending {} line(s) to {target} over {transport}", lines.len());
             let n = rt.block_on(logfetch_mocks::cisco_syslog::send(&lines, &target, mode, rate, ca_file.as_deref())).map_err(anyhow::Error::msg)?;
             eprintln!("sent {n} line(s) to {target} over {transport}");
             return Ok(ExitCode::SUCCESS);
