@@ -31,8 +31,8 @@ import run  # noqa: E402  (bench/run.py: paths, generator and daemon runner)
 
 REPO = run.REPO
 GEN_DIR = os.path.join(REPO, "target", "pgo-gen")
-USE_DIR = os.path.join(REPO, "target", "pgo")
-PGO_BIN = os.path.join(USE_DIR, "release", "logfetch")
+PGO_BIN = run.PGO_BIN
+USE_DIR = os.path.dirname(os.path.dirname(PGO_BIN))  # target/pgo
 
 # Sample directories of ../shared/samples and the `--vendor` that reads them.
 SAMPLES = [
@@ -64,7 +64,6 @@ def cargo_build(target_dir, rustflags):
 
 def train(binary, work, n):
     """Runs the instrumented binary over the training workload; profiles land in work/train."""
-    run.BIN = binary
     data = os.path.join(work, "data")
     os.makedirs(data)
     gen = os.path.join(run.BENCH, "gen.py")
@@ -89,7 +88,7 @@ def train(binary, work, n):
     run.log(f"trained on {n:,} generated lines per format (seed 7) and {count} sample files")
     d = os.path.join(work, "daemon")
     os.makedirs(d)
-    run.bench_daemon(inputs["asa"], n, d)
+    run.bench_daemon(inputs["asa"], n, d, binary)
 
 
 def main():
@@ -104,7 +103,8 @@ def main():
         cargo_build(GEN_DIR, f"-Cprofile-generate={os.path.join(GEN_DIR, 'build-profiles')}")
         train_dir = os.path.join(work, "train")  # the training runs' profiles
         os.makedirs(train_dir)
-        # Every training process writes its own profile here (the build scripts' went to work/build).
+        # Every training process writes its own profile here (the build scripts' went to
+        # target/pgo-gen/build-profiles).
         os.environ["LLVM_PROFILE_FILE"] = os.path.join(train_dir, "logfetch-%p-%m.profraw")
         train(os.path.join(GEN_DIR, "release", "logfetch"), work, a.n)
         del os.environ["LLVM_PROFILE_FILE"]
