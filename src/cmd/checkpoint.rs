@@ -89,19 +89,19 @@ pub fn run(cmd: CheckpointCommand) -> anyhow::Result<ExitCode> {
         bail!("resetting makes tenant `{tenant}` stream `{stream}` collect again from its initial_lookback; add --yes to do it");
     }
     let cfg = super::load_config(&config_of(&cmd).config)?;
-    match super::open_store(&cfg) {
+    let store = match super::open_store(&cfg) {
         Err(e) if e.downcast_ref::<logfetch_common::checkpoint::CheckpointError>().is_some_and(|c| matches!(c, logfetch_common::checkpoint::CheckpointError::Locked { .. })) => {
             return via_admin(&cmd, &cfg).map_err(|admin_err| anyhow::anyhow!("{e}\nand the admin API did not answer: {admin_err:#}"));
         }
         Err(e) => return Err(e),
-        Ok(store) => drop(store),
-    }
+        // One open per process: sled releases its file lock from a background thread after the
+        // handle drops, so a second open right after a drop can find the store still locked.
+        Ok(store) => store,
+    };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         match cmd {
-            CheckpointCommand::List { config } => {
-                let cfg = super::load_config(&config.config)?;
-                let store = super::open_store(&cfg)?;
+            CheckpointCommand::List { .. } => {
                 let all = store.list()?;
                 if all.is_empty() {
                     println!("no checkpoints yet");
@@ -114,9 +114,7 @@ pub fn run(cmd: CheckpointCommand) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            CheckpointCommand::Show { tenant, stream, config } => {
-                let cfg = super::load_config(&config.config)?;
-                let store = super::open_store(&cfg)?;
+            CheckpointCommand::Show { tenant, stream, .. } => {
                 match store.get(&tenant, &stream)? {
                     Some(r) => {
                         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -125,12 +123,10 @@ pub fn run(cmd: CheckpointCommand) -> anyhow::Result<ExitCode> {
                     None => bail!("no checkpoint for tenant `{tenant}` stream `{stream}`"),
                 }
             }
-            CheckpointCommand::Reset { tenant, stream, yes, config } => {
+            CheckpointCommand::Reset { tenant, stream, yes, .. } => {
                 if !yes {
                     bail!("resetting makes tenant `{tenant}` stream `{stream}` collect again from its initial_lookback; add --yes to do it");
                 }
-                let cfg = super::load_config(&config.config)?;
-                let store = super::open_store(&cfg)?;
                 let existed = store.remove(&tenant, &stream).await?;
                 let _ = logfetch_scheduler::audit::record(&cfg.service.data_dir, "checkpoint_reset", &logfetch_scheduler::audit::cli_actor(), serde_json::json!({"tenant": tenant, "stream": stream, "existed": existed}), Ok(()));
                 if existed {
@@ -141,12 +137,10 @@ pub fn run(cmd: CheckpointCommand) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             CheckpointCommand::Set { tenant, stream, value, config } => {
-                let cfg = super::load_config(&config.config)?;
                 if cfg.tenant(&tenant).is_none() {
                     bail!("no tenant `{tenant}` in {}", config.config.display());
                 }
                 let v: serde_json::Value = serde_json::from_str(&value).context("the value must be JSON")?;
-                let store = super::open_store(&cfg)?;
                 let current = match store.get(&tenant, &stream) {
                     Ok(c) => c.map(|c| c.generation),
                     // Overwriting a corrupted value is what `set` is for; find its generation raw.
