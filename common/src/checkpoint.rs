@@ -169,22 +169,36 @@ fn decode_stored(tenant: &str, stream: &str, bytes: &[u8]) -> Result<StoredCheck
     serde_json::from_slice(bytes).map_err(|e| corrupt(format!("record does not decode: {e}")))
 }
 
+/// How long [`SledCheckpointStore::open`] waits for a lock that is being released.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// sled's page cache size for the state store.
 const SLED_CACHE_BYTES: u64 = 64 << 20;
 
 impl SledCheckpointStore {
-    /// Opens (creating if needed) the store in `dir`. Fails at once with
-    /// [`CheckpointError::Locked`] when another process holds it.
+    /// Opens (creating if needed) the store in `dir`. Fails with [`CheckpointError::Locked`]
+    /// when another process holds it (after half a second: a lock just being released is waited
+    /// for).
     pub fn open(dir: &Path) -> Result<Self, CheckpointError> {
         // sled caches up to 1 GiB by default; the spool streams through, so a small cache keeps
         // the daemon's memory flat without slowing it down.
-        let db = sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES).open().map_err(|e| {
-            if is_lock_error(&e) {
-                CheckpointError::Locked { path: dir.to_path_buf() }
-            } else {
-                CheckpointError::Open { path: dir.to_path_buf(), source: e }
+        // sled releases its file lock only when the last of its background references to the
+        // file goes, shortly after the handle drops: a store closed a moment ago (in this process
+        // or by one that just exited) can still look locked. A short grace period tells that from
+        // a holder that stays.
+        let deadline = std::time::Instant::now() + LOCK_GRACE;
+        let db = loop {
+            match sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES).open() {
+                Ok(db) => break db,
+                Err(e) if is_lock_error(&e) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(CheckpointError::Locked { path: dir.to_path_buf() });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Err(e) => return Err(CheckpointError::Open { path: dir.to_path_buf(), source: e }),
             }
-        })?;
+        };
         let tree = db.open_tree("checkpoints")?;
         Ok(SledCheckpointStore { db, tree })
     }
