@@ -265,6 +265,22 @@ impl Envelope {
         vendor_event_id: Option<String>,
         raw: &str,
     ) -> Envelope {
+        Envelope::keeping_raw(tenant, vendor, product, connector, time, vendor_event_id, raw, true)
+    }
+
+    /// [`Envelope::new`] that keeps a copy of `raw` only when `keep_raw` says so (a tenant's
+    /// `keep_raw = false`): the id is still computed from it, without copying it first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn keeping_raw(
+        tenant: &str,
+        vendor: &'static str,
+        product: &'static str,
+        connector: &'static str,
+        time: DateTime<Utc>,
+        vendor_event_id: Option<String>,
+        raw: &str,
+        keep_raw: bool,
+    ) -> Envelope {
         let event_id = stable_event_id(tenant, connector, vendor_event_id.as_deref(), raw);
         Envelope {
             tenant: tenant.to_string(),
@@ -278,7 +294,7 @@ impl Envelope {
             event_code: None,
             severity: Severity::Informational,
             observer: Observer::default(),
-            raw: Some(raw.to_string()),
+            raw: keep_raw.then(|| raw.to_string()),
             unmapped: Unmapped::with_capacity(16),
             host: None,
             process: None,

@@ -82,7 +82,7 @@ fn envelope<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext, salt: 
         (Some(s), Some(n)) => Some([s, ":", salt, n].concat()),
         _ => None,
     };
-    let mut env = Envelope::new(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, vendor_id, o.raw);
+    let mut env = Envelope::keeping_raw(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, vendor_id, o.raw, ctx.keep_raw);
     env.original_time = Some(original);
     env.event_code = match (f.get(col!("type")), f.get(col!("subtype"))) {
         (Some(t), Some(s)) => Some([t, "/", s].concat()),
@@ -93,9 +93,6 @@ fn envelope<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext, salt: 
     env.observer.hostname = device_name.or(o.host).map(str::to_string);
     env.observer.serial = serial.map(str::to_string);
     env.observer.name = device_name.map(str::to_string);
-    if !ctx.keep_raw {
-        env.raw = None;
-    }
     for k in ENVELOPE_UNMAPPED {
         if let Some(v) = f.get(k) {
             env.unmapped.insert(k.name, v.into());

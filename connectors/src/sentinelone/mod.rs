@@ -101,12 +101,9 @@ fn envelope(r: &Rec<'_>, raw: &str, ctx: &ParseContext) -> Result<Envelope, Stri
         (None, None) => return Err("no `event.time` or `createdAt`".into()),
     };
     let id = r.get(&["event.id", "id"]);
-    let mut env = Envelope::new(&ctx.tenant, "SentinelOne", "Singularity", "sentinelone", time, id, raw);
+    let mut env = Envelope::keeping_raw(&ctx.tenant, "SentinelOne", "Singularity", "sentinelone", time, id, raw, ctx.keep_raw);
     env.original_time = r.get(&["event.time", "createdAt", "eventTime"]);
     env.event_code = r.get(&["event.type", "eventType", "meta.event.name"]);
-    if !ctx.keep_raw {
-        env.raw = None;
-    }
     env.host = Some(Box::new(HostContext {
         name: r.get(&["endpoint.name", "agentName", "agent.name"]),
         agent_id: r.get(&["agent.uuid", "agentUuid", "agentId"]),

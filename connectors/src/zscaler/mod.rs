@@ -141,18 +141,21 @@ macro_rules! k {
 /// Name → slot in [`KEYS`], for reading a record's names.
 static KEY_TABLE: std::sync::LazyLock<NameTable<256>> = std::sync::LazyLock::new(|| NameTable::build(KEYS.len(), |i| KEYS[i].as_bytes()).expect("KEYS fit the table"));
 
-/// A record's fields that the mapping reads (the names of [`KEYS`]), values decoded; other
-/// fields are left out. Values borrow from the line unless decoding changed them.
+/// A record's fields, values decoded: those the mapping reads (the names of [`KEYS`]) by slot,
+/// every other one in `extra`, to be kept in `unmapped` (with `keep_raw = false` nothing else
+/// would hold it). Values borrow from the line unless decoding changed them.
 pub struct Record<'a> {
     /// The values, in the order read.
     values: Vec<Cow<'a, str>>,
     /// For each name of [`KEYS`], its value's position in `values`, or [`Record::ABSENT`].
     slots: [u8; KEYS.len()],
+    /// The fields outside [`KEYS`], (name, decoded value), in the order read, repeats included.
+    extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 impl std::fmt::Debug for Record<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.held()).finish()
+        f.debug_map().entries(self.held()).entries(self.extra.iter().map(|(k, v)| (k.as_ref(), v))).finish()
     }
 }
 
@@ -165,7 +168,7 @@ impl<'a> Record<'a> {
     }
 
     fn empty() -> Self {
-        Record { values: Vec::with_capacity(24), slots: [Self::ABSENT; KEYS.len()] }
+        Record { values: Vec::with_capacity(24), slots: [Self::ABSENT; KEYS.len()], extra: Vec::new() }
     }
 
     /// The slot of `name`, when the mapping reads it.
@@ -194,11 +197,21 @@ impl<'a> Record<'a> {
     fn collect(fields: Vec<(Cow<'a, str>, Cow<'a, str>)>, decode: impl Fn(Cow<'a, str>) -> Cow<'a, str>) -> Self {
         let mut r = Self::empty();
         for (name, value) in fields {
-            if let Some(s) = Self::slot_of(&name) {
-                r.set(s, || decode(value));
+            match Self::slot_of(&name) {
+                Some(s) => r.set(s, || decode(value)),
+                None => r.keep_other(name, || decode(value)),
             }
         }
         r
+    }
+
+    /// Keeps a field outside [`KEYS`] for `unmapped`; `sourcetype` names the feed (the Splunk
+    /// template's wrapper, or a flat record's member) and is not a field of the record.
+    #[inline]
+    fn keep_other(&mut self, name: Cow<'a, str>, value: impl FnOnce() -> Cow<'a, str>) {
+        if name != "sourcetype" {
+            self.extra.push((name, value()));
+        }
     }
 
     fn position(&self, k: Field) -> Option<usize> {
@@ -585,19 +598,16 @@ impl<'a, 'm> Line<'a, 'm> {
             if let Some((v, encoded)) = value {
                 match &mut out {
                     // A value the mapping does not read is not decoded at all.
-                    Members::Event(rec) => {
-                        if let Some(s) = Record::slot_of(key) {
-                            // One call per case: a borrowed value is then stored straight from
-                            // registers. Made on the stack by either branch and copied from there, it
-                            // was loaded wider than stored (a stalled store forward, a fifth of this
-                            // function's time).
-                            if encoded {
-                                rec.set(s, || percent_decode_cow(v));
-                            } else {
-                                rec.set(s, || Cow::Borrowed(v));
-                            }
-                        }
-                    }
+                    Members::Event(rec) => match Record::slot_of(key) {
+                        // One call per case: a borrowed value is then stored straight from
+                        // registers. Made on the stack by either branch and copied from there, it
+                        // was loaded wider than stored (a stalled store forward, a fifth of this
+                        // function's time).
+                        Some(s) if encoded => rec.set(s, || percent_decode_cow(v)),
+                        Some(s) => rec.set(s, || Cow::Borrowed(v)),
+                        None if encoded => rec.keep_other(Cow::Borrowed(key), || percent_decode_cow(v)),
+                        None => rec.keep_other(Cow::Borrowed(key), || Cow::Borrowed(v)),
+                    },
                     // A top-level `event` that is not an object is left out, as serde's reading does.
                     Members::Top { .. } if key == "event" => {}
                     Members::Top { pairs, sourcetype, .. } => {
@@ -700,35 +710,40 @@ fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Env
     };
     // `recordid` is not documented as unique (the fixtures repeat it), so the stable id is the
     // hash of the record itself: a replayed record gets the same id, a different one does not.
-    let mut env = Envelope::new(&ctx.tenant, "Zscaler", "Internet Access", "zscaler", time, None, raw);
+    let mut env = Envelope::keeping_raw(&ctx.tenant, "Zscaler", "Internet Access", "zscaler", time, None, raw, ctx.keep_raw);
     env.original_time = r.get(k!("datetime")).map(str::to_string);
     env.event_code = Some(match feed {
         Feed::Dns => "zscalernss-dns".into(),
         Feed::Firewall => "zscalernss-fw".into(),
     });
-    if !ctx.keep_raw {
-        env.raw = None;
-    }
     Ok(env)
 }
 
-/// Fields kept in `unmapped` as the feed wrote them: the envelope's (user and device context)
-/// and the DNS feed's own, in name order, so each lands at the end of the sorted list.
-const DNS_UNMAPPED: [Field; 24] = keys([
-    "category", "cloudname", "company", "datacenter", "department", "dept", "devicehostname", "deviceowner", "devicetype", "dns_gateway_rule", "dns_gateway_status", "dnsapp", "durationms", "ecs_slot", "error", "loc", "location",
-    "locationname", "recordid", "reqaction", "reqrulelabel", "resaction", "resrulelabel", "restype",
+/// Fields of [`KEYS`] kept in `unmapped` as the feed wrote them: the envelope's (user and device
+/// context), the DNS feed's own, and the alternatives the mapping may not have used (`epochtime`
+/// beside `datetime`, `login` beside `user`), in name order, so each lands at the end of the
+/// sorted list. Fields outside [`KEYS`] follow them ([`keep_unmapped`]).
+const DNS_UNMAPPED: [Field; 26] = keys([
+    "category", "cloudname", "company", "datacenter", "department", "dept", "devicehostname", "deviceowner", "devicetype", "dns_gateway_rule", "dns_gateway_status", "dnsapp", "durationms", "ecs_slot", "epochtime", "error", "loc",
+    "location", "locationname", "login", "recordid", "reqaction", "reqrulelabel", "resaction", "resrulelabel", "restype",
 ]);
 /// The same for the firewall feed.
-const FW_UNMAPPED: [Field; 22] = keys([
-    "category", "cloudname", "company", "datacenter", "department", "dept", "destcountry", "devicehostname", "deviceowner", "devicetype", "ipcat", "ipsrulelabel", "loc", "location", "locationname", "nwsvc", "recordid", "stateful",
-    "threatcat", "threatname", "tsip", "tuntype",
+const FW_UNMAPPED: [Field; 23] = keys([
+    "category", "cloudname", "company", "datacenter", "department", "dept", "destcountry", "devicehostname", "deviceowner", "devicetype", "epochtime", "ipcat", "ipsrulelabel", "loc", "location", "locationname", "nwsvc", "recordid",
+    "stateful", "threatcat", "threatname", "tsip", "tuntype",
 ]);
 
-/// Moves the `names` fields into `um`; the mapping's last look at them.
+/// Moves the `names` fields and every field outside [`KEYS`] into `um`, placeholders left out;
+/// the mapping's last look at them. Of a repeated name the first value stays, as for the others.
 fn keep_unmapped(r: &mut Record, names: &[Field], um: &mut Unmapped) {
     for &k in names {
         if let Some(v) = r.take(k) {
             um.insert(k.name, serde_json::Value::String(v.into_owned()));
+        }
+    }
+    for (name, v) in r.extra.drain(..) {
+        if !is_placeholder(&v) && um.get(&name).is_none() {
+            um.insert(name.into_owned(), serde_json::Value::String(v.into_owned()));
         }
     }
 }
@@ -822,8 +837,10 @@ fn map_fw(r: &mut Record, raw: &str, ctx: &ParseContext) -> Result<Event, String
         nat_port: if dnat { port(r, k!("sdport"))? } else { None },
         ..Endpoint::default()
     };
+    // The server side's address: the NAT target with DNAT, or what was reached when the client's
+    // destination is unknown (0.0.0.0); else kept in `unmapped` below.
+    let server_side_mapped = dnat || f.dst.ip.is_none();
     if f.dst.ip.is_none() {
-        // The client's destination is unknown (0.0.0.0); the server side is what was reached.
         f.dst.ip = ip(r, k!("sdip"))?;
         f.dst.port = f.dst.port.or(port(r, k!("sdport"))?);
     }
@@ -837,6 +854,13 @@ fn map_fw(r: &mut Record, raw: &str, ctx: &ParseContext) -> Result<Event, String
     f.user = r.get(k!("user")).map(str::to_string);
     f.duration_ms = num(r, k!("durationms"))?.or(num(r, k!("duration"))?.and_then(|s| s.checked_mul(1000)));
     let um = &mut f.envelope.unmapped;
+    if !server_side_mapped {
+        for k in [k!("sdip"), k!("sdport")] {
+            if let Some(v) = r.take(k) {
+                um.insert(k.name, serde_json::Value::String(v.into_owned()));
+            }
+        }
+    }
     keep_unmapped(r, &FW_UNMAPPED, um);
     um.insert("aggregated", aggregate.into());
     if let Some(n) = num(r, k!("numsessions"))? {

@@ -50,6 +50,74 @@ fn dns_samples_parse_with_values() {
     assert_eq!(d.protocol_num, Some(6));
 }
 
+/// With `keep_raw = false` the raw record is gone, so every vendor field the mapping does not
+/// place stays in `unmapped`: the listed ones, the alternatives it did not use, and every field it
+/// does not know (the "v3" fixture has seventy-odd), decoded, placeholders left out.
+#[test]
+fn without_raw_every_vendor_field_stays_in_unmapped() {
+    let text = sample("zscaler_dns/elastic-integrations__test-dns.log");
+    let line = text.lines().next().unwrap();
+    let mut c = ctx();
+    c.keep_raw = false;
+    let ParseOutcome::Events(mut evs) = ZscalerParser.parse(line, &c) else { panic!() };
+    let Event::Dns(d) = evs.remove(0) else { panic!() };
+    assert_eq!(d.envelope.raw, None);
+    let um = &d.envelope.unmapped;
+    // Fields logfetch has no list entry for, as written.
+    assert_eq!(um["devicemodel"], "VMware7,1");
+    assert_eq!(um["deviceosversion"], "Microsoft Windows 10 Enterprise;64 bit");
+    assert_eq!(um["dns_gateway_server_protocol"], "TCP");
+    assert_eq!(um["odomcat"], "4951704103");
+    assert_eq!(um["http_code"], "100");
+    // The alternatives the mapping read second: `user` won, `datetime` won.
+    assert_eq!(d.user.as_deref(), Some("jdoe1@safemarch.com"));
+    assert_eq!(um["login"], "jdoe@safemarch.com");
+    assert_eq!(um["epochtime"], "1578128400");
+    // Mapped fields are not repeated; the wrapper's sourcetype is the event code, not a field.
+    for gone in ["dns_req", "clt_sip", "srv_dport", "user", "datetime", "sourcetype"] {
+        assert_eq!(um.get(gone), None, "{gone}");
+    }
+    // Every field of the record is mapped or in `unmapped` (or a placeholder).
+    let fields: serde_json::Value = serde_json::from_str(line).unwrap();
+    let mapped = ["dns_req", "dns_reqtype", "dns_resp", "clt_sip", "srv_dip", "srv_dport", "user", "datetime", "protocol"];
+    for (name, v) in fields["event"].as_object().unwrap() {
+        let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+        if !mapped.contains(&name.as_str()) && !is_placeholder(&v) {
+            assert_eq!(um.get(name).and_then(|x| x.as_str()), Some(percent_decode(&v).as_str()), "{name}");
+        }
+    }
+    // The OCSF encoding carries them and stays valid.
+    let r = validate::validate(&ocsf::to_ocsf(&Event::Dns(d)));
+    assert!(r.is_valid(), "{:?}", r.violations);
+}
+
+#[test]
+fn unknown_fields_are_decoded_once_placeholders_dropped_first_value_kept() {
+    let line = r#"{"sourcetype":"zscalernss-dns","event":{"datetime":"Wed Jun 05 08:00:00 2024","dns_req":"a.example","respipcategory":"Content%20Delivery%20Networks","newfield":"100%2541","empty":"None","n":7,"dup":"first","dup":"second"}}"#;
+    // The plain reader takes this line; the same with an escape goes through serde.
+    let escaped = line.replace("a.example", r"a\u002eexample");
+    for l in [line, escaped.as_str()] {
+        let Event::Dns(d) = one(l) else { panic!() };
+        let um = &d.envelope.unmapped;
+        assert_eq!(d.query_name, "a.example");
+        assert_eq!(um["respipcategory"], "Content Delivery Networks");
+        assert_eq!(um["newfield"], "100%41", "decoded once");
+        assert_eq!(um["n"], "7");
+        assert_eq!(um["dup"], "first");
+        assert_eq!(um.get("empty"), None, "a placeholder");
+    }
+    // The firewall feed: without DNAT the server side's address is not mapped, so it is kept.
+    let fw = r#"{"sourcetype":"zscalernss-fw","event":{"datetime":"Fri Dec 17 07:27:54 2021","csip":"10.0.0.1","cdip":"8.8.8.8","cdport":53,"sdip":"8.8.4.4","sdport":5353,"dnat":"No","tunsport":0,"action":"Allow"}}"#;
+    let Event::Flow(f) = one(fw) else { panic!() };
+    assert_eq!((f.dst.ip.unwrap().to_string(), f.dst.port), ("8.8.8.8".to_string(), Some(53)));
+    assert_eq!((f.envelope.unmapped["sdip"].as_str(), f.envelope.unmapped["sdport"].as_str()), (Some("8.8.4.4"), Some("5353")));
+    assert_eq!(f.envelope.unmapped["tunsport"], "0");
+    let with_dnat = fw.replace(r#""dnat":"No""#, r#""dnat":"Yes""#);
+    let Event::Flow(f) = one(&with_dnat) else { panic!() };
+    assert_eq!(f.dst.nat_ip.unwrap().to_string(), "8.8.4.4");
+    assert_eq!(f.envelope.unmapped.get("sdip"), None, "mapped as the NAT address");
+}
+
 #[test]
 fn placeholder_only_dns_record_is_rejected_with_the_reason() {
     let line = sample("zscaler_dns/elastic-integrations__test-dns-http-endpoint.log");
@@ -217,12 +285,15 @@ fn actions_read_case_insensitively() {
 /// mutated with escapes, control characters, numbers serde rewrites, nesting and truncation.
 #[test]
 fn plain_json_reader_agrees_with_serde() {
-    type Pairs = Vec<(&'static str, String)>;
+    type Pairs = Vec<(String, String)>;
     /// The record as the mapping sees it: the sourcetype as written, the feed, and every value
     /// it can read, percent-decoded (the plain reader decodes as it reads, serde's reading
     /// afterwards).
     fn view(sourcetype: Option<&str>, feed: Option<Feed>, rec: &Record<'_>) -> (Option<String>, Option<Feed>, Pairs) {
-        (sourcetype.map(str::to_string), feed, rec.held().map(|(name, v)| (name, v.to_string())).collect())
+        let held = rec.held().map(|(name, v)| (name.to_string(), v.to_string()));
+        // Then the fields outside `KEYS`, in the order read.
+        let extra = rec.extra.iter().map(|(name, v)| (format!("extra:{name}"), v.to_string()));
+        (sourcetype.map(str::to_string), feed, held.chain(extra).collect())
     }
     fn serde_view(r: JsonRecord<'_>) -> (Option<String>, Option<Feed>, Pairs) {
         let sourcetype = r.sourcetype.as_deref().map(str::to_string);
