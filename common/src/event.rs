@@ -179,6 +179,25 @@ impl Unmapped {
         }
     }
 
+    /// Sets `name` to `value` unless it is set already (one search where `get` then `insert`
+    /// took two); returns whether it was set.
+    pub fn insert_new(&mut self, name: impl Into<Cow<'static, str>>, value: impl FnOnce() -> serde_json::Value) -> bool {
+        let name = name.into();
+        match self.0.last() {
+            Some((last, _)) if short_cmp(last.as_bytes(), name.as_bytes()).is_ge() => match self.0.binary_search_by(|(k, _)| short_cmp(k.as_bytes(), name.as_bytes())) {
+                Ok(_) => false,
+                Err(i) => {
+                    self.0.insert(i, (name, value()));
+                    true
+                }
+            },
+            _ => {
+                self.0.push((name, value()));
+                true
+            }
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
         self.0.binary_search_by(|(k, _)| short_cmp(k.as_bytes(), name.as_bytes())).ok().map(|i| &self.0[i].1)
     }
@@ -236,7 +255,7 @@ pub struct Envelope {
     /// duplicates by it.
     pub event_id: String,
     /// Vendor message type (`ASA-6-302013`, `TRAFFIC/end`).
-    pub event_code: Option<String>,
+    pub event_code: Option<Cow<'static, str>>,
     pub severity: Severity,
     pub observer: Observer,
     /// The original record, verbatim (dropped when the tenant sets `keep_raw = false`).
@@ -871,6 +890,12 @@ mod tests {
         // The last name again replaces it rather than appending a second one.
         assert_eq!(u.insert("zone", false.into()), Some(true.into()));
         assert_eq!(u.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["category", "seqno", "vsys", "zone"]);
+        // `insert_new` keeps what is there, wherever the name sorts.
+        for (name, set) in [("zone", false), ("category", false), ("zzz", true), ("mid", true), ("a", true)] {
+            assert_eq!(u.insert_new(name, || "new".into()), set, "{name}");
+        }
+        assert_eq!((u["zone"].clone(), u["category"].clone(), u["mid"].clone()), (false.into(), "web".into(), "new".into()));
+        assert_eq!(u.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["a", "category", "mid", "seqno", "vsys", "zone", "zzz"]);
     }
 
     #[test]

@@ -208,7 +208,7 @@ fn envelope(h: &mut header::Header<'_>, line: &str, ctx: &ParseContext) -> Resul
     code.push_str(n.format(h.severity));
     code.push('-');
     code.push_str(n.format(h.msgid));
-    env.event_code = Some(code);
+    env.event_code = Some(code.into());
     env.severity = Severity::from_syslog(h.severity);
     env.observer.hostname = h.host.map(str::to_string);
     Ok(env)

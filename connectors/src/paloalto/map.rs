@@ -85,8 +85,8 @@ fn envelope<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext, salt: 
     let mut env = Envelope::keeping_raw(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, vendor_id, o.raw, ctx.keep_raw);
     env.original_time = Some(original);
     env.event_code = match (f.get(col!("type")), f.get(col!("subtype"))) {
-        (Some(t), Some(s)) => Some([t, "/", s].concat()),
-        (Some(t), None) => Some(t.to_string()),
+        (Some(t), Some(s)) => Some([t, "/", s].concat().into()),
+        (Some(t), None) => Some(t.to_string().into()),
         _ => None,
     };
     let device_name = f.get(col!("device_name"));

@@ -94,12 +94,13 @@ pub fn is_placeholder(v: &str) -> bool {
 /// built; the mapping then reads a field by its slot, written `k!("name")` (resolved at compile
 /// time: a name missing here does not compile). Before, each of the forty-odd lookups per record,
 /// many of them for absent names, cost a hash and a comparison.
-const KEYS: [&str; 67] = [
-    "action", "aggregate", "avgduration", "category", "cdip", "cdport", "cloudname", "clt_sip", "company", "cs5", "csip", "csport", "datacenter", "datetime", "department", "dept",
-    "destcountry", "devicehostname", "deviceowner", "devicetype", "dnat", "dns_gateway_rule", "dns_gateway_status", "dns_req", "dns_reqtype", "dns_resp", "dnsapp", "duration",
-    "durationms", "ecs_slot", "epochtime", "error", "inbytes", "ipcat", "ipsrulelabel", "loc", "location", "locationname", "login", "numsessions", "nwapp", "nwsvc",
-    "outbytes", "proto", "protocol", "recordid", "req", "reqaction", "reqrulelabel", "reqtype", "res", "resaction", "resrulelabel", "restype", "rulelabel", "sdip", "sdport",
-    "srv_dip", "srv_dport", "ssip", "ssport", "stateful", "threatcat", "threatname", "tsip", "tuntype", "user",
+const KEYS: [&str; 71] = [
+    "action", "aggregate", "avgduration", "category", "cdip", "cdport", "cloudname", "clt_sip", "company", "cs5", "csip", "csport", "datacenter", "datetime", "department",
+    "dept", "destcountry", "devicehostname", "deviceowner", "devicetype", "dnat", "dns_gateway_rule", "dns_gateway_status", "dns_req", "dns_reqtype", "dns_resp", "dnsapp",
+    "dnsappcat", "duration", "durationms", "ecs_slot", "epochtime", "error", "inbytes", "ipcat", "ipsrulelabel", "loc", "location", "locationname", "login", "numsessions",
+    "nwapp", "nwsvc", "odomcat", "outbytes", "proto", "protocol", "recordid", "req", "reqaction", "reqrulelabel", "reqtype", "res", "resaction", "respipcat",
+    "respipcategory", "resrulelabel", "restype", "rulelabel", "sdip", "sdport", "srv_dip", "srv_dport", "ssip", "ssport", "stateful", "threatcat", "threatname", "tsip",
+    "tuntype", "user",
 ];
 const _: () = assert!(KEYS.len() < u8::MAX as usize);
 
@@ -720,12 +721,14 @@ fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Env
 }
 
 /// Fields of [`KEYS`] kept in `unmapped` as the feed wrote them: the envelope's (user and device
-/// context), the DNS feed's own, and the alternatives the mapping may not have used (`epochtime`
+/// context), the DNS feed's own (the common ones listed here so that their names are not copied
+/// per record), and the alternatives the mapping may not have used (`epochtime`
 /// beside `datetime`, `login` beside `user`), in name order, so each lands at the end of the
 /// sorted list. Fields outside [`KEYS`] follow them ([`keep_unmapped`]).
-const DNS_UNMAPPED: [Field; 26] = keys([
-    "category", "cloudname", "company", "datacenter", "department", "dept", "devicehostname", "deviceowner", "devicetype", "dns_gateway_rule", "dns_gateway_status", "dnsapp", "durationms", "ecs_slot", "epochtime", "error", "loc",
-    "location", "locationname", "login", "recordid", "reqaction", "reqrulelabel", "resaction", "resrulelabel", "restype",
+const DNS_UNMAPPED: [Field; 30] = keys([
+    "category", "cloudname", "company", "datacenter", "department", "dept", "devicehostname", "deviceowner", "devicetype", "dns_gateway_rule", "dns_gateway_status",
+    "dnsapp", "dnsappcat", "durationms", "ecs_slot", "epochtime", "error", "loc", "location", "locationname", "login", "odomcat", "recordid", "reqaction", "reqrulelabel",
+    "resaction", "respipcat", "respipcategory", "resrulelabel", "restype",
 ]);
 /// The same for the firewall feed.
 const FW_UNMAPPED: [Field; 23] = keys([
@@ -742,8 +745,8 @@ fn keep_unmapped(r: &mut Record, names: &[Field], um: &mut Unmapped) {
         }
     }
     for (name, v) in r.extra.drain(..) {
-        if !is_placeholder(&v) && um.get(&name).is_none() {
-            um.insert(name.into_owned(), serde_json::Value::String(v.into_owned()));
+        if !is_placeholder(&v) {
+            um.insert_new(name.into_owned(), || serde_json::Value::String(v.into_owned()));
         }
     }
 }
