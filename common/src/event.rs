@@ -183,16 +183,15 @@ impl Unmapped {
     /// took two); returns whether it was set.
     pub fn insert_new(&mut self, name: impl Into<Cow<'static, str>>, value: impl FnOnce() -> serde_json::Value) -> bool {
         let name = name.into();
-        match self.0.last() {
-            Some((last, _)) if short_cmp(last.as_bytes(), name.as_bytes()).is_ge() => match self.0.binary_search_by(|(k, _)| short_cmp(k.as_bytes(), name.as_bytes())) {
-                Ok(_) => false,
-                Err(i) => {
-                    self.0.insert(i, (name, value()));
-                    true
-                }
-            },
-            _ => {
-                self.0.push((name, value()));
+        // As `insert`: a name past the last one goes at the end without a search.
+        let at = match self.0.last() {
+            Some((last, _)) if short_cmp(last.as_bytes(), name.as_bytes()).is_ge() => self.0.binary_search_by(|(k, _)| short_cmp(k.as_bytes(), name.as_bytes())),
+            _ => Err(self.0.len()),
+        };
+        match at {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, (name, value()));
                 true
             }
         }
@@ -273,24 +272,10 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// An envelope with a stable id computed from `vendor_event_id` when given, else from `raw`.
+    /// An envelope with a stable id computed from `vendor_event_id` when given, else from `raw`;
+    /// a copy of `raw` is kept only when `keep_raw` says so (a tenant's `keep_raw = false`).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        tenant: &str,
-        vendor: &'static str,
-        product: &'static str,
-        connector: &'static str,
-        time: DateTime<Utc>,
-        vendor_event_id: Option<String>,
-        raw: &str,
-    ) -> Envelope {
-        Envelope::keeping_raw(tenant, vendor, product, connector, time, vendor_event_id, raw, true)
-    }
-
-    /// [`Envelope::new`] that keeps a copy of `raw` only when `keep_raw` says so (a tenant's
-    /// `keep_raw = false`): the id is still computed from it, without copying it first.
-    #[allow(clippy::too_many_arguments)]
-    pub fn keeping_raw(
         tenant: &str,
         vendor: &'static str,
         product: &'static str,
@@ -941,7 +926,7 @@ pub(crate) mod fixtures {
 
     pub fn flow() -> FlowEvent {
         let t = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 5).unwrap();
-        let mut env = Envelope::new("acme-fw", "Cisco", "ASA", "cisco", t, Some("302014:4242".into()), "%ASA-6-302014: Teardown TCP ...");
+        let mut env = Envelope::new("acme-fw", "Cisco", "ASA", "cisco", t, Some("302014:4242".into()), "%ASA-6-302014: Teardown TCP ...", true);
         env.event_code = Some("ASA-6-302014".into());
         env.original_time = Some("May 01 2024 12:00:05 CEST".into());
         env.observer.hostname = Some("asa-edge-1".into());
@@ -980,7 +965,7 @@ pub(crate) mod fixtures {
 
     pub fn dns() -> DnsEvent {
         let t = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap();
-        let env = Envelope::new("zs", "Zscaler", "Internet Access", "zscaler", t, None, "{\"dns_req\":\"www.example.co.uk\"}");
+        let env = Envelope::new("zs", "Zscaler", "Internet Access", "zscaler", t, None, "{\"dns_req\":\"www.example.co.uk\"}", true);
         let mut d = DnsEvent::new(env, DnsActivity::Traffic, "www.example.co.uk");
         d.client = Endpoint { ip: Some("10.0.0.5".parse().unwrap()), port: Some(5353), ..Endpoint::default() };
         d.server = Endpoint { ip: Some("8.8.8.8".parse().unwrap()), port: Some(53), ..Endpoint::default() };

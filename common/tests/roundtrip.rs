@@ -35,7 +35,7 @@ proptest! {
         src in any_ip(), dst in any_ip(), sport in any::<u16>(), dport in any::<u16>(), bytes in proptest::option::of(any::<u64>()),
         vendor_field in text(), secs in 1_000_000_000i64..4_000_000_000,
     ) {
-        let mut env = Envelope::new(&tenant, "Cisco", "ASA", "cisco", Utc.timestamp_opt(secs, 0).unwrap(), None, &raw);
+        let mut env = Envelope::new(&tenant, "Cisco", "ASA", "cisco", Utc.timestamp_opt(secs, 0).unwrap(), None, &raw, true);
         env.unmapped.insert("note", vendor_field.clone().into());
         let mut f = FlowEvent::new(env, FlowActivity::Close);
         f.src = Endpoint { ip: Some(src), port: Some(sport), ..Endpoint::default() };
@@ -67,7 +67,7 @@ proptest! {
 
     #[test]
     fn dns_events_round_trip_through_both_encoders(name in text(), answer in text(), qtype in proptest::option::of("[A-Z]{1,5}"), rcode in proptest::option::of(0u16..30), client in any_ip()) {
-        let env = Envelope::new("t", "Zscaler", "Internet Access", "zscaler", Utc.timestamp_opt(1_700_000_000, 0).unwrap(), None, "r");
+        let env = Envelope::new("t", "Zscaler", "Internet Access", "zscaler", Utc.timestamp_opt(1_700_000_000, 0).unwrap(), None, "r", true);
         let mut d = DnsEvent::new(env, DnsActivity::Traffic, &name);
         d.query_type = qtype.clone();
         d.rcode = rcode;

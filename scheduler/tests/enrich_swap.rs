@@ -36,7 +36,7 @@ async fn a_database_swap_mid_stream_loses_and_blocks_nothing() {
         let (mut n, mut us, mut other, mut missing) = (0u64, 0u64, 0u64, 0u64);
         let mut slowest = std::time::Duration::ZERO;
         while !stop2.load(Ordering::SeqCst) || n < 50_000 {
-            let env = Envelope::new("t", "V", "P", "test", Utc::now(), Some(format!("{n}")), "");
+            let env = Envelope::new("t", "V", "P", "test", Utc::now(), Some(format!("{n}")), "", true);
             let mut f = FlowEvent::new(env, FlowActivity::Open);
             f.dst = Endpoint { ip: Some(std::net::Ipv4Addr::from(0x0800_0000 + ((n as u32 % 20_000) << 8) + 7).into()), ..Endpoint::default() };
             let mut ev = Event::Flow(f);

@@ -123,10 +123,8 @@ pub fn run(cmd: CheckpointCommand) -> anyhow::Result<ExitCode> {
                     None => bail!("no checkpoint for tenant `{tenant}` stream `{stream}`"),
                 }
             }
-            CheckpointCommand::Reset { tenant, stream, yes, .. } => {
-                if !yes {
-                    bail!("resetting makes tenant `{tenant}` stream `{stream}` collect again from its initial_lookback; add --yes to do it");
-                }
+            // Without `--yes` it was refused before the store was opened.
+            CheckpointCommand::Reset { tenant, stream, .. } => {
                 let existed = store.remove(&tenant, &stream).await?;
                 let _ = logfetch_scheduler::audit::record(&cfg.service.data_dir, "checkpoint_reset", &logfetch_scheduler::audit::cli_actor(), serde_json::json!({"tenant": tenant, "stream": stream, "existed": existed}), Ok(()));
                 if existed {

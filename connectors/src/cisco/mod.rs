@@ -198,7 +198,7 @@ fn envelope(h: &mut header::Header<'_>, line: &str, ctx: &ParseContext) -> Resul
         "PIX" => "PIX",
         _ => "ASA",
     };
-    let mut env = Envelope::keeping_raw(&ctx.tenant, "Cisco", product, "cisco", time, None, line, ctx.keep_raw);
+    let mut env = Envelope::new(&ctx.tenant, "Cisco", product, "cisco", time, None, line, ctx.keep_raw);
     env.original_time = h.timestamp.take().map(Cow::into_owned);
     // `ASA-6-302013`, without the formatting machinery (one per record).
     let mut code = String::with_capacity(h.product.len() + 12);

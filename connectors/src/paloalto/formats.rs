@@ -107,7 +107,7 @@ fn dns_security(m: &serde_json::Map<String, Value>, o: Origin<'_>, ctx: &ParseCo
     let t = s("TimeGenerated").or(s("TimeReceived")).ok_or("field `TimeGenerated` is missing")?;
     let time = logfetch_common::time::parse_vendor_time(t, ctx.tz, ctx.now).map_err(|e| format!("field `TimeGenerated`: {e}"))?;
     let query = s("DNSRequestName").or(s("FQDN")).ok_or("field `FQDN` (or `DNSRequestName`) is missing")?;
-    let mut env = Envelope::keeping_raw(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, None, o.raw, ctx.keep_raw);
+    let mut env = Envelope::new(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, None, o.raw, ctx.keep_raw);
     env.original_time = Some(t.to_string());
     env.event_code = Some(format!("DNS/{}", s("SubType").or(s("Subtype")).unwrap_or("")).into());
     env.observer.serial = s("DeviceSN").map(str::to_string);

@@ -82,7 +82,7 @@ fn envelope<F: Fields + ?Sized>(f: &F, o: Origin<'_>, ctx: &ParseContext, salt: 
         (Some(s), Some(n)) => Some([s, ":", salt, n].concat()),
         _ => None,
     };
-    let mut env = Envelope::keeping_raw(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, vendor_id, o.raw, ctx.keep_raw);
+    let mut env = Envelope::new(&ctx.tenant, "Palo Alto Networks", "PAN-OS", "paloalto", time, vendor_id, o.raw, ctx.keep_raw);
     env.original_time = Some(original);
     env.event_code = match (f.get(col!("type")), f.get(col!("subtype"))) {
         (Some(t), Some(s)) => Some([t, "/", s].concat().into()),

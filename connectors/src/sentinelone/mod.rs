@@ -101,7 +101,7 @@ fn envelope(r: &Rec<'_>, raw: &str, ctx: &ParseContext) -> Result<Envelope, Stri
         (None, None) => return Err("no `event.time` or `createdAt`".into()),
     };
     let id = r.get(&["event.id", "id"]);
-    let mut env = Envelope::keeping_raw(&ctx.tenant, "SentinelOne", "Singularity", "sentinelone", time, id, raw, ctx.keep_raw);
+    let mut env = Envelope::new(&ctx.tenant, "SentinelOne", "Singularity", "sentinelone", time, id, raw, ctx.keep_raw);
     env.original_time = r.get(&["event.time", "createdAt", "eventTime"]);
     env.event_code = r.get(&["event.type", "eventType", "meta.event.name"]).map(Into::into);
     env.host = Some(Box::new(HostContext {

@@ -71,7 +71,7 @@ fn disposition(action: Option<&str>) -> Result<Disposition, String> {
 impl TestParser {
     fn map(&self, rec: &TestRecord<'_>, line: &str, ctx: &ParseContext) -> Result<Event, String> {
         let time = logfetch_common::time::parse_vendor_time(rec.time, ctx.tz, ctx.now).map_err(|e| format!("field `time`: {e}"))?;
-        let mut env = Envelope::keeping_raw(&ctx.tenant, "logfetch", "Test Source", "test", time, rec.id.map(str::to_string), line, ctx.keep_raw);
+        let mut env = Envelope::new(&ctx.tenant, "logfetch", "Test Source", "test", time, rec.id.map(str::to_string), line, ctx.keep_raw);
         env.original_time = Some(rec.time.to_string());
         match rec.kind {
             "flow" => {

@@ -598,7 +598,6 @@ impl<'a, 'm> Line<'a, 'm> {
             };
             if let Some((v, encoded)) = value {
                 match &mut out {
-                    // A value the mapping does not read is not decoded at all.
                     Members::Event(rec) => match Record::slot_of(key) {
                         // One call per case: a borrowed value is then stored straight from
                         // registers. Made on the stack by either branch and copied from there, it
@@ -711,7 +710,7 @@ fn envelope(r: &Record, raw: &str, ctx: &ParseContext, feed: Feed) -> Result<Env
     };
     // `recordid` is not documented as unique (the fixtures repeat it), so the stable id is the
     // hash of the record itself: a replayed record gets the same id, a different one does not.
-    let mut env = Envelope::keeping_raw(&ctx.tenant, "Zscaler", "Internet Access", "zscaler", time, None, raw, ctx.keep_raw);
+    let mut env = Envelope::new(&ctx.tenant, "Zscaler", "Internet Access", "zscaler", time, None, raw, ctx.keep_raw);
     env.original_time = r.get(k!("datetime")).map(str::to_string);
     env.event_code = Some(match feed {
         Feed::Dns => "zscalernss-dns".into(),
@@ -736,14 +735,19 @@ const FW_UNMAPPED: [Field; 23] = keys([
     "stateful", "threatcat", "threatname", "tsip", "tuntype",
 ]);
 
-/// Moves the `names` fields and every field outside [`KEYS`] into `um`, placeholders left out;
-/// the mapping's last look at them. Of a repeated name the first value stays, as for the others.
-fn keep_unmapped(r: &mut Record, names: &[Field], um: &mut Unmapped) {
+/// Moves the `names` fields into `um`, placeholders left out.
+fn keep_fields(r: &mut Record, names: &[Field], um: &mut Unmapped) {
     for &k in names {
         if let Some(v) = r.take(k) {
             um.insert(k.name, serde_json::Value::String(v.into_owned()));
         }
     }
+}
+
+/// Moves the `names` fields and every field outside [`KEYS`] into `um`, placeholders left out;
+/// the mapping's last look at them. Of a repeated name the first value stays, as for the others.
+fn keep_unmapped(r: &mut Record, names: &[Field], um: &mut Unmapped) {
+    keep_fields(r, names, um);
     for (name, v) in r.extra.drain(..) {
         if !is_placeholder(&v) {
             um.insert_new(name.into_owned(), || serde_json::Value::String(v.into_owned()));
@@ -858,11 +862,7 @@ fn map_fw(r: &mut Record, raw: &str, ctx: &ParseContext) -> Result<Event, String
     f.duration_ms = num(r, k!("durationms"))?.or(num(r, k!("duration"))?.and_then(|s| s.checked_mul(1000)));
     let um = &mut f.envelope.unmapped;
     if !server_side_mapped {
-        for k in [k!("sdip"), k!("sdport")] {
-            if let Some(v) = r.take(k) {
-                um.insert(k.name, serde_json::Value::String(v.into_owned()));
-            }
-        }
+        keep_fields(r, &[k!("sdip"), k!("sdport")], um);
     }
     keep_unmapped(r, &FW_UNMAPPED, um);
     um.insert("aggregated", aggregate.into());
